@@ -1,0 +1,33 @@
+"""Backends: where vectors are computed. The Embedder picks one once, by name."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from .base import Backend, Progress
+
+if TYPE_CHECKING:
+    from ..config import EmbedderConfig
+
+__all__ = ["BACKENDS", "Backend", "Progress", "create_backend"]
+
+# name -> "module:Class"; imported only when chosen, so the API backend never imports torch.
+BACKENDS = {
+    "local": "clipbridge.backends.local:LocalBackend",
+    "api": "clipbridge.backends.api:ApiBackend",
+}
+
+
+def create_backend(config: EmbedderConfig) -> Backend:
+    """Instantiate the backend named by ``config.backend``."""
+    module_name, _, class_name = BACKENDS[config.backend].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        extra = "local" if config.backend == "local" else "api"
+        raise ImportError(
+            f"the {config.backend!r} backend needs extra packages ({exc.name}): "
+            f"pip install 'clipbridge[{extra}]'"
+        ) from exc
+    return getattr(module, class_name)(config)

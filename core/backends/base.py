@@ -1,0 +1,45 @@
+"""The backend seam: four embedding methods and ``close``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..images import ImageInput
+
+Progress = Callable[[int], None]
+"""Called with the number of inputs just finished."""
+
+
+def no_progress(_: int) -> None:
+    """The default progress callback: does nothing."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the :class:`~clipbridge.Embedder` needs from a backend.
+
+    Inputs arrive validated for type; results are raw float32 ``(n, dimension)`` arrays in input
+    order. Normalization, empty input and progress bars are the Embedder's job.
+    """
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed_texts(self, texts: Sequence[str], progress: Progress = no_progress) -> np.ndarray: ...
+
+    def embed_images(
+        self, images: Sequence[ImageInput], progress: Progress = no_progress
+    ) -> np.ndarray: ...
+
+    async def aembed_texts(
+        self, texts: Sequence[str], progress: Progress = no_progress
+    ) -> np.ndarray: ...
+
+    async def aembed_images(
+        self, images: Sequence[ImageInput], progress: Progress = no_progress
+    ) -> np.ndarray: ...
+
+    def close(self) -> None: ...

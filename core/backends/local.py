@@ -1,0 +1,131 @@
+"""`LocalBackend`: the native PyTorch jina-clip-v1 on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from ..batching import chunk_indices, plan_token_batches
+from ..config import EmbedderConfig
+from ..errors import InvalidInputError
+from ..images import ImageInput, ImageLimits, PreprocessSpec, load_pixels
+from ..models.jina_clip.loader import LoadedModel, load_model
+from .base import Progress, no_progress
+
+__all__ = ["LocalBackend"]
+
+
+class LocalBackend:
+    """Runs jina-clip-v1 in PyTorch; the model is loaded once per process and shared.
+
+    Example::
+
+        backend = LocalBackend(EmbedderConfig(model="tests/fixtures/tiny-jina-clip-v1"))
+        raw = backend.embed_texts(["a photo of a cat"])   # unnormalized float32 (1, dim)
+    """
+
+    def __init__(self, config: EmbedderConfig) -> None:
+        self.config = config
+        self.loaded: LoadedModel = load_model(
+            config.model,
+            device=config.device,
+            dtype=config.dtype,
+            revision=config.revision,
+            cache_dir=config.cache_dir,
+        )
+        self.spec = PreprocessSpec.from_preprocessor_config(
+            self.loaded.preprocessor, fast_decode=config.fast_image_decode
+        )
+        self.limits = ImageLimits.from_config(config)
+
+    @property
+    def dimension(self) -> int:
+        return self.loaded.model.embed_dim
+
+    @property
+    def device(self) -> torch.device:
+        return self.loaded.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.loaded.dtype
+
+    # -- text ---------------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids with [CLS]/[SEP], truncated to ``max_length`` (the last id stays [SEP])."""
+        limit = self.config.max_length
+        ids = [enc.ids for enc in self.loaded.tokenizer.encode_batch(list(texts))]
+        return [seq if len(seq) <= limit else [*seq[: limit - 1], seq[-1]] for seq in ids]
+
+    def embed_texts(self, texts: Sequence[str], progress: Progress = no_progress) -> np.ndarray:
+        ids = self.tokenize(texts)
+        out = np.empty((len(ids), self.dimension), dtype=np.float32)
+        batches = plan_token_batches(
+            [len(seq) for seq in ids],
+            batch_size=self.config.batch_size,
+            max_batch_tokens=self.config.max_batch_tokens,
+        )
+        pad = self.loaded.model.config.text.pad_token_id
+        for batch in batches:
+            width = max(len(ids[i]) for i in batch)
+            padded = torch.full((len(batch), width), pad, dtype=torch.long)
+            for row, i in enumerate(batch):
+                padded[row, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
+            with torch.inference_mode():
+                vecs = self.loaded.model.encode_text(padded.to(self.device))
+            out[batch] = vecs.float().cpu().numpy()
+            progress(len(batch))
+        return out
+
+    # -- images -------------------------------------------------------------------------------
+    def pixels(self, image: ImageInput, index: int = 0) -> np.ndarray:
+        """The preprocessed pixel array of one image, as the model sees it."""
+        return load_pixels(image, index, self.spec, self.limits)
+
+    def embed_images(
+        self, images: Sequence[ImageInput], progress: Progress = no_progress
+    ) -> np.ndarray:
+        out = np.empty((len(images), self.dimension), dtype=np.float32)
+        chunks = chunk_indices(len(images), self.config.batch_size)
+        # Decoding runs in threads one batch ahead of the model; only two batches of pixels are
+        # held at a time, however many images come in.
+        with ThreadPoolExecutor(self.config.image_workers, "clipbridge-img") as pool:
+
+            def submit(chunk: range) -> list[Future[np.ndarray]]:
+                return [pool.submit(self.pixels, images[i], i) for i in chunk]
+
+            pending = submit(chunks[0]) if chunks else []
+            for number, chunk in enumerate(chunks):
+                futures = pending
+                pending = submit(chunks[number + 1]) if number + 1 < len(chunks) else []
+                try:
+                    pixels = np.stack([f.result() for f in futures])
+                except InvalidInputError as exc:
+                    for f in pending:
+                        f.cancel()
+                    done = {i: out[i].copy() for i in range(chunk.start)}
+                    raise InvalidInputError(exc.index, exc.reason, partial=done) from exc
+                batch = torch.from_numpy(pixels).to(device=self.device, dtype=self.dtype)
+                with torch.inference_mode():
+                    vecs = self.loaded.model.encode_image(batch)
+                out[chunk.start : chunk.stop] = vecs.float().cpu().numpy()
+                progress(len(chunk))
+        return out
+
+    # -- async: the work is CPU/GPU bound, so it runs in a worker thread ------------------------
+    async def aembed_texts(
+        self, texts: Sequence[str], progress: Progress = no_progress
+    ) -> np.ndarray:
+        return await asyncio.to_thread(self.embed_texts, texts, progress)
+
+    async def aembed_images(
+        self, images: Sequence[ImageInput], progress: Progress = no_progress
+    ) -> np.ndarray:
+        return await asyncio.to_thread(self.embed_images, images, progress)
+
+    def close(self) -> None:
+        """Nothing to release: the shared model stays cached for other Embedders."""

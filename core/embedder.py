@@ -1,0 +1,192 @@
+"""`Embedder`: the one entry point every adapter calls."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .backends import Backend, create_backend
+from .config import DEFAULT_MODEL, EmbedderConfig
+from .errors import InvalidInputError
+from .images import ImageInput, check_image_input
+
+__all__ = ["Embedder", "normalize_rows"]
+
+_EPS = 1e-12
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """L2-normalize each row (``x / max(||x||, 1e-12)``, as ``F.normalize``)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, _EPS)).astype(np.float32, copy=False)
+
+
+def _as_list(items: Any, what: str) -> list[Any]:
+    if isinstance(items, (str, bytes, bytearray)) or hasattr(items, "read") or not hasattr(
+        items, "__iter__"
+    ):
+        raise TypeError(
+            f"{what} expects a list of inputs, got {type(items).__name__}; "
+            "wrap a single input in a list"
+        )
+    return list(items)
+
+
+class Embedder:
+    """Embeds texts and images into one vector space with jina-clip-v1.
+
+    Example::
+
+        from clipbridge import Embedder
+
+        emb = Embedder("jinaai/jina-clip-v1")               # local PyTorch backend
+        texts = emb.embed_texts(["a bridge at dusk"])        # float32 (1, 768), L2-normalized
+        images = emb.embed_images(["photo.jpg"])
+        scores = texts @ images.T                            # cosine similarities
+
+    Every config field can be passed as a keyword (``Embedder(model, backend="api",
+    batch_size=16)``) or as an :class:`EmbedderConfig` via :meth:`from_config`.
+    """
+
+    def __init__(
+        self, model: str | None = None, *, config: EmbedderConfig | None = None, **fields: Any
+    ) -> None:
+        if config is None:
+            config = EmbedderConfig(model=model or DEFAULT_MODEL, **fields)
+        elif model is not None or fields:
+            config = config.replace(**({"model": model} if model else {}), **fields)
+        self._config = config
+        self._backend: Backend = create_backend(config)
+
+    @classmethod
+    def from_config(cls, config: EmbedderConfig) -> Embedder:
+        """Build an Embedder from a ready config."""
+        return cls(config=config)
+
+    @property
+    def config(self) -> EmbedderConfig:
+        return self._config
+
+    @property
+    def model(self) -> str:
+        return self._config.model
+
+    @property
+    def dimension(self) -> int:
+        return self._backend.dimension
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    def __repr__(self) -> str:
+        return (
+            f"Embedder(model={self.model!r}, backend={self._config.backend!r}, "
+            f"dimension={self.dimension})"
+        )
+
+    # -- shared, I/O-free steps -----------------------------------------------------------------
+    def _check_texts(self, texts: Any) -> list[str]:
+        items = _as_list(texts, "embed_texts")
+        for index, text in enumerate(items):
+            if not isinstance(text, str):
+                raise InvalidInputError(
+                    index, f"expected a str, got {type(text).__name__} ({text!r:.40})"
+                )
+        return items
+
+    def _check_images(self, images: Any) -> list[ImageInput]:
+        items = _as_list(images, "embed_images")
+        for index, image in enumerate(items):
+            check_image_input(image, index)
+        return items
+
+    def _progress(self, total: int, kind: str, show: bool | None):
+        enabled = self._config.show_progress if show is None else show
+        if not enabled or total == 0:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=f"Embedding {kind}", unit=kind)
+
+    def _finish(self, raw: np.ndarray, n: int) -> np.ndarray:
+        vectors = np.asarray(raw, dtype=np.float32).reshape(n, -1)
+        return normalize_rows(vectors) if self._config.normalize else vectors
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, self.dimension), dtype=np.float32)
+
+    # -- public verbs ---------------------------------------------------------------------------
+    def embed_texts(self, texts: Sequence[str], *, show_progress: bool | None = None) -> np.ndarray:
+        """Embed texts -> float32 ``(len(texts), dimension)``, row i for text i."""
+        items = self._check_texts(texts)
+        if not items:
+            return self._empty()
+        bar = self._progress(len(items), "texts", show_progress)
+        try:
+            raw = self._backend.embed_texts(items, bar.update if bar else _noop)
+        finally:
+            if bar:
+                bar.close()
+        return self._finish(raw, len(items))
+
+    def embed_images(
+        self, images: Sequence[ImageInput], *, show_progress: bool | None = None
+    ) -> np.ndarray:
+        """Embed images (paths, URLs, data URIs, bytes, file objects, PIL images)."""
+        items = self._check_images(images)
+        if not items:
+            return self._empty()
+        bar = self._progress(len(items), "images", show_progress)
+        try:
+            raw = self._backend.embed_images(items, bar.update if bar else _noop)
+        finally:
+            if bar:
+                bar.close()
+        return self._finish(raw, len(items))
+
+    async def aembed_texts(
+        self, texts: Sequence[str], *, show_progress: bool | None = None
+    ) -> np.ndarray:
+        """Async :meth:`embed_texts`."""
+        items = self._check_texts(texts)
+        if not items:
+            return self._empty()
+        bar = self._progress(len(items), "texts", show_progress)
+        try:
+            raw = await self._backend.aembed_texts(items, bar.update if bar else _noop)
+        finally:
+            if bar:
+                bar.close()
+        return self._finish(raw, len(items))
+
+    async def aembed_images(
+        self, images: Sequence[ImageInput], *, show_progress: bool | None = None
+    ) -> np.ndarray:
+        """Async :meth:`embed_images`."""
+        items = self._check_images(images)
+        if not items:
+            return self._empty()
+        bar = self._progress(len(items), "images", show_progress)
+        try:
+            raw = await self._backend.aembed_images(items, bar.update if bar else _noop)
+        finally:
+            if bar:
+                bar.close()
+        return self._finish(raw, len(items))
+
+    def close(self) -> None:
+        """Release the backend's resources (HTTP connections); the Embedder is unusable after."""
+        self._backend.close()
+
+    def __enter__(self) -> Embedder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _noop(_: int) -> None:
+    pass

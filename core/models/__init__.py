@@ -1,0 +1,1 @@
+"""Native model implementations (PyTorch). Importing this package requires torch."""

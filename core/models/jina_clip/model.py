@@ -1,0 +1,37 @@
+"""`JinaClipModel`: both towers and ``logit_scale``; projections are Identity in v1."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import JinaClipConfig
+from .text import TextTower
+from .vision import VisionTower
+
+
+class JinaClipModel(nn.Module):
+    """Native jina-clip-v1. ``encode_text``/``encode_image`` return raw (unnormalized) vectors.
+
+    Example::
+
+        model = JinaClipModel(JinaClipConfig.from_dict(json.load(open("config.json"))))
+        raw = model.encode_text(torch.tensor([[101, 1037, 102]]))
+    """
+
+    def __init__(self, config: JinaClipConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.text_model = TextTower(config.text)
+        self.vision_model = VisionTower(config.vision)
+        self.logit_scale = nn.Parameter(torch.tensor(2.6592))
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    def encode_text(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.text_model(input_ids)
+
+    def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.vision_model(pixel_values)
