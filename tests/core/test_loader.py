@@ -1,0 +1,97 @@
+"""Loading from folders and from the Hugging Face cache, and clear errors for bad checkpoints."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from clipbridge import Embedder, ModelLoadError
+from clipbridge.models.jina_clip import loader
+
+
+def _copy(tiny_model_path: str, dst: Path) -> Path:
+    shutil.copytree(tiny_model_path, dst)
+    for path in dst.iterdir():
+        path.chmod(0o644)
+    return dst
+
+
+def test_missing_and_unexpected_keys_are_listed(tiny_model_path, tmp_path):
+    folder = _copy(tiny_model_path, tmp_path / "broken")
+    weights = load_file(folder / "model.safetensors")
+    del weights["vision_model.norm.bias"]
+    weights["vision_model.head.weight"] = np.zeros((2, 2), dtype=np.float32)
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ModelLoadError) as info:
+        Embedder(str(folder))
+    msg = str(info.value)
+    assert "missing keys ['vision_model.norm.bias']" in msg
+    assert "unexpected keys ['vision_model.head.weight']" in msg
+
+
+def test_pooler_weights_are_ignored(tiny_model_path, tmp_path, fixture_texts):
+    folder = _copy(tiny_model_path, tmp_path / "pooler")
+    weights = load_file(folder / "model.safetensors")
+    weights["text_model.transformer.pooler.dense.weight"] = np.zeros((96, 96), dtype=np.float32)
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    got = Embedder(str(folder)).embed_texts(fixture_texts)
+    np.testing.assert_allclose(got, Embedder(tiny_model_path).embed_texts(fixture_texts), atol=1e-6)
+
+
+def test_folder_without_weights(tiny_model_path, tmp_path):
+    folder = _copy(tiny_model_path, tmp_path / "noweights")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match="lacks model.safetensors"):
+        Embedder(str(folder))
+
+
+def test_nonexistent_path(tmp_path):
+    with pytest.raises(ModelLoadError, match="neither an existing folder nor"):
+        Embedder(str(tmp_path / "a" / "b"))
+
+
+def _fake_hub_cache(tiny_model_path: str, cache: Path, revision: str) -> None:
+    repo = cache / "models--jinaai--jina-clip-v1"
+    snapshot = repo / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    for name in loader.REQUIRED_FILES:
+        shutil.copy(Path(tiny_model_path) / name, snapshot / name)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+
+
+def test_hub_id_and_alias_load_only_the_needed_files(tiny_model_path, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    _fake_hub_cache(tiny_model_path, tmp_path / "hub", revision)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    requested = []
+    real = huggingface_hub.hf_hub_download
+
+    def recording(repo_id, filename, **kwargs):
+        requested.append((repo_id, filename, kwargs.get("revision")))
+        return real(repo_id, filename, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", recording)
+    cache = str(tmp_path / "hub")
+    a = Embedder("jina-clip-v1", cache_dir=cache)
+    b = Embedder("jinaai/jina-clip-v1", cache_dir=cache, revision=revision)
+    assert a.backend.loaded.model is b.backend.loaded.model
+    assert {f for _, f, _ in requested} == set(loader.REQUIRED_FILES)
+    assert {r for r, _, _ in requested} == {"jinaai/jina-clip-v1"}
+    assert (None in {v for *_, v in requested}) and (revision in {v for *_, v in requested})
+    np.testing.assert_allclose(
+        a.embed_texts(["hello"]), Embedder(tiny_model_path).embed_texts(["hello"]), atol=1e-6
+    )
+
+
+def test_offline_without_cache_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError) as info:
+        Embedder("jinaai/jina-clip-v1", cache_dir=str(tmp_path / "empty"))
+    assert "local folder" in str(info.value) and "backend='api'" in str(info.value)
