@@ -132,10 +132,10 @@ class EmbedderConfig:
             raise ValueError("image_size must be a positive integer or None")
 
     def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{f.name}={'***' if f.name == 'api_key' and self.api_key else repr(getattr(self, f.name))}"
-            for f in dataclasses.fields(self)
-        )
+        def shown(name: str) -> str:
+            return "'***'" if name == "api_key" and self.api_key else repr(getattr(self, name))
+
+        fields = ", ".join(f"{f.name}={shown(f.name)}" for f in dataclasses.fields(self))
         return f"EmbedderConfig({fields})"
 
     def resolved_api_key(self) -> str | None:

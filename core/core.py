@@ -6,7 +6,7 @@ core's import name is ``clipbridge``)::
     from clipbridge.core import Embedder
 """
 
-from . import __all__ as _all
 from . import *  # noqa: F403
+from . import __all__ as _all
 
 __all__ = list(_all)

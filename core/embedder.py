@@ -24,8 +24,10 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 def _as_list(items: Any, what: str) -> list[Any]:
-    if isinstance(items, (str, bytes, bytearray)) or hasattr(items, "read") or not hasattr(
-        items, "__iter__"
+    if (
+        isinstance(items, (str, bytes, bytearray))
+        or hasattr(items, "read")
+        or not hasattr(items, "__iter__")
     ):
         raise TypeError(
             f"{what} expects a list of inputs, got {type(items).__name__}; "

@@ -227,7 +227,9 @@ def read_image_bytes(item: ImageInput, index: int, limits: ImageLimits) -> bytes
         if not data:
             raise InvalidInputError(index, "file object is empty (0 bytes)")
         if len(data) > limits.max_bytes:
-            raise InvalidInputError(index, f"file object is above max_image_bytes={limits.max_bytes}")
+            raise InvalidInputError(
+                index, f"file object is above max_image_bytes={limits.max_bytes}"
+            )
         return bytes(data)
     check_image_input(item, index)
     raise InvalidInputError(index, f"unsupported image type {type(item).__name__}")
@@ -287,7 +289,9 @@ def load_image(
         except (OSError, ValueError) as exc:
             raise InvalidInputError(index, f"cannot read PIL image: {exc}") from exc
     else:
-        img = decode_image(read_image_bytes(item, index, limits), index, limits, draft_size=draft_size)
+        img = decode_image(
+            read_image_bytes(item, index, limits), index, limits, draft_size=draft_size
+        )
     try:
         return img.convert("RGB")
     except (OSError, ValueError) as exc:
@@ -308,8 +312,8 @@ def resize_shortest(img: Image.Image, size: int) -> Image.Image:
 def center_crop(img: Image.Image, size: int) -> Image.Image:
     """Central ``size`` x ``size`` crop (offsets rounded half-to-even, as the reference)."""
     width, height = img.size
-    top = int(round((height - size) / 2.0))
-    left = int(round((width - size) / 2.0))
+    top = round((height - size) / 2.0)
+    left = round((width - size) / 2.0)
     return img.crop((left, top, left + size, top + size))
 
 

@@ -13,8 +13,19 @@ from clipbridge.cli import main
 def test_embed_to_npy(tiny_model_path, fixture_images, tmp_path, capsys):
     out = tmp_path / "v.npy"
     code = main(
-        ["embed", "--model", tiny_model_path, "--text", "a cat", "--text", "a dog",
-         "--image", str(fixture_images[0]), "--out", str(out)]
+        [
+            "embed",
+            "--model",
+            tiny_model_path,
+            "--text",
+            "a cat",
+            "--text",
+            "a dog",
+            "--image",
+            str(fixture_images[0]),
+            "--out",
+            str(out),
+        ]
     )
     assert code == 0 and "wrote 3 x 96" in capsys.readouterr().out
     vecs = np.load(out)
@@ -33,7 +44,9 @@ def test_embed_to_jsonl(tiny_model_path, tmp_path):
 def test_info_console_script(tiny_model_path):
     result = subprocess.run(
         [sys.executable, "-m", "clipbridge.cli", "info", "--model", tiny_model_path],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "dimension: 96" in result.stdout
     assert "device: cpu" in result.stdout and "dtype: float32" in result.stdout

@@ -45,7 +45,7 @@ def test_pooler_weights_are_ignored(tiny_model_path, tmp_path, fixture_texts):
 def test_folder_without_weights(tiny_model_path, tmp_path):
     folder = _copy(tiny_model_path, tmp_path / "noweights")
     (folder / "model.safetensors").unlink()
-    with pytest.raises(ModelLoadError, match="lacks model.safetensors"):
+    with pytest.raises(ModelLoadError, match=r"lacks model\.safetensors"):
         Embedder(str(folder))
 
 

@@ -25,7 +25,9 @@ def test_token_ids_equal_reference(raw512, fixture_texts, expected):
 
 def test_token_ids_maxlen16(tiny_model_path, fixture_texts, expected):
     emb = Embedder(tiny_model_path, normalize=False, max_length=16)
-    for row, seq in zip(expected["text_input_ids_maxlen16"], emb.backend.tokenize(fixture_texts), strict=True):
+    for row, seq in zip(
+        expected["text_input_ids_maxlen16"], emb.backend.tokenize(fixture_texts), strict=True
+    ):
         assert seq == [int(t) for t in row if t != 0]
 
 
@@ -94,7 +96,9 @@ def test_unbatched_reference(tiny_model_path, fixture_texts, expected):
 
 
 def test_logit_scale_loaded(raw512, expected):
-    assert float(raw512.backend.loaded.model.logit_scale) == pytest.approx(float(expected["logit_scale"]))
+    assert float(raw512.backend.loaded.model.logit_scale) == pytest.approx(
+        float(expected["logit_scale"])
+    )
 
 
 def test_bfloat16_on_cpu_is_close(tiny_model_path, fixture_texts, fixture_images):

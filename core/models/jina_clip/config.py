@@ -88,7 +88,9 @@ class VisionConfig:
         }
         for name, (expected, got) in unsupported.items():
             if got != expected:
-                raise ValueError(f"unsupported vision_config.{name}={got!r} (expected {expected!r})")
+                raise ValueError(
+                    f"unsupported vision_config.{name}={got!r} (expected {expected!r})"
+                )
         if vc.get("use_mean_pooling") or vc.get("global_average_pool"):
             raise ValueError("unsupported vision pooling: only CLS pooling is implemented")
         return cls(

@@ -107,9 +107,7 @@ def resolve_model_files(
     paths = []
     try:
         for name in REQUIRED_FILES:
-            paths.append(
-                Path(hf_hub_download(model, name, revision=revision, cache_dir=cache_dir))
-            )
+            paths.append(Path(hf_hub_download(model, name, revision=revision, cache_dir=cache_dir)))
     except Exception as exc:
         raise ModelLoadError(
             f"could not get {name} of {model!r} from the Hugging Face Hub and no cached copy "

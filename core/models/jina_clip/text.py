@@ -67,9 +67,7 @@ class AlibiSelfAttention(nn.Module):
             stop = min(n, start + block)
             dist = (positions[start:stop, None] - positions[None, :]).abs()
             bias = (-(slopes * dist)).to(x.dtype).unsqueeze(0) + key_bias  # (B, A, q, N)
-            outs.append(
-                F.scaled_dot_product_attention(q[:, :, start:stop], k, v, attn_mask=bias)
-            )
+            outs.append(F.scaled_dot_product_attention(q[:, :, start:stop], k, v, attn_mask=bias))
         ctx = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
         return self.out_proj(ctx.transpose(1, 2).reshape(batch, n, width))
 
