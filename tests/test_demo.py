@@ -1,0 +1,170 @@
+"""`clipbridge demo`: each framework's real index, the printed table, the HTML page, the errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clipbridge import Embedder
+from clipbridge.cli import main
+from clipbridge.demo import (
+    DEFAULT_TEXT_TO_IMAGE,
+    DEFAULT_TEXT_TO_TEXT,
+    load_corpus,
+    run_demo,
+)
+from clipbridge.demo_frameworks import ADAPTERS
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "examples" / "data"
+FRAMEWORKS = ["llama-index", "langchain", "haystack"]
+ROW = re.compile(r"^(?P<lead>.*?)\s+(?P<rank>\d+)\s+(?P<score>-?\d+\.\d{4})\s+(?P<result>\S.*)$")
+
+
+def _table_rows(stdout: str) -> list[tuple[int, float, str]]:
+    rows = []
+    for line in stdout.splitlines():
+        match = ROW.match(line)
+        if match and not line.startswith(("clipbridge", "indexed", "wrote")):
+            rows.append((int(match["rank"]), float(match["score"]), match["result"]))
+    return rows
+
+
+# -- the bundled photos ---------------------------------------------------------------------------
+def test_example_data_is_small_captioned_and_licensed():
+    images = sorted(p for p in DATA.iterdir() if p.suffix == ".jpg")
+    captions = json.loads((DATA / "captions.json").read_text(encoding="utf-8"))
+    licenses = (DATA / "LICENSES.md").read_text(encoding="utf-8")
+    assert 10 <= len(images) <= 12
+    assert sorted(captions) == [p.name for p in images]
+    for path in images:
+        assert path.stat().st_size <= 60_000, path.name
+        with Image.open(path) as img:
+            assert img.format == "JPEG" and max(img.size) == 320, path.name
+        assert f"`{path.name}`" in licenses, f"{path.name} has no licence entry"
+        assert len(captions[path.name].split()) >= 4, path.name
+
+
+# -- one run per framework through the CLI --------------------------------------------------------
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_demo_cli_prints_ranked_table_and_writes_html(framework, tiny_model_path, tmp_path, capsys):
+    out = tmp_path / "demo.html"
+    args = ["demo", "--framework", framework, "--model", tiny_model_path, "--out", str(out)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert f"clipbridge demo: {framework}" in captured.out
+    assert re.search(r"^query\s+kind\s+rank\s+score\s+result$", captured.out, re.M)
+    assert "12/12" in captured.err  # the progress bar ran over the 12 photos
+    rows = _table_rows(captured.out)
+    n_queries = len(DEFAULT_TEXT_TO_IMAGE) + 2 + len(DEFAULT_TEXT_TO_TEXT)
+    assert len(rows) == 3 * n_queries  # top 3 per query
+    for start in range(0, len(rows), 3):
+        ranks = [r[0] for r in rows[start : start + 3]]
+        scores = [r[1] for r in rows[start : start + 3]]
+        assert ranks == [1, 2, 3]
+        assert scores == sorted(scores, reverse=True)
+    for kind in ("text->image", "image->image", "text->text"):
+        assert kind in captured.out
+
+    html = out.read_text(encoding="utf-8")
+    for path in sorted(DATA.glob("*.jpg")):
+        assert f'data-file="{path.name}"' in html, f"{path.name} missing from the page"
+    assert html.count('src="data:image/jpeg;base64,') >= 12
+    for _, score, _ in rows:
+        assert f"{score:.4f}" in html
+    assert "Text → image" in html and "Image → image" in html and "Text → text" in html
+
+
+# -- the frameworks return what a brute-force search over the core's vectors returns ---------------
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_demo_hits_match_brute_force_search(framework, tiny_model_path):
+    items = load_corpus(DATA)
+    run = run_demo(framework, items, model=tiny_model_path, progress=False, top_k=4)
+    emb = Embedder(tiny_model_path)
+    names = [i.name for i in items]
+    images = emb.embed_images([i.path for i in items])
+    captions = emb.embed_texts([i.caption for i in items])
+    assert run.dimension == emb.dimension
+    assert [r.kind for r in run.results] == (
+        ["text->image"] * 4 + ["image->image"] * 2 + ["text->text"] * 3
+    )
+    for res in run.results:
+        if res.kind == "image->image":
+            query = images[names.index(res.query)]
+            scores = images @ query
+            scores[names.index(res.query)] = -np.inf  # the query image itself is left out
+            corpus = images
+        else:
+            query = emb.embed_texts([res.query])[0]
+            corpus = images if res.kind == "text->image" else captions
+            scores = corpus @ query
+        best = np.argsort(-scores)[:4]
+        assert [h.file for h in res.hits] == [names[i] for i in best], (res.kind, res.query)
+        np.testing.assert_allclose([h.score for h in res.hits], scores[best], atol=2e-4)
+        assert res.seconds > 0
+
+
+def test_demo_own_folder_tsv_captions_and_queries(tiny_model_path, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("rgb_square_64.png", "rgb_wide_96x48.jpg", "gray_tall_50x70.png"):
+        shutil.copy(ROOT / "tests" / "fixtures" / "images" / name, folder / name)
+    (folder / "captions.tsv").write_text("rgb_square_64.png\tA red square.\n", encoding="utf-8")
+    out = tmp_path / "page.html"
+    args = ["demo", "--framework", "haystack", "--model", tiny_model_path, "--images", str(folder)]
+    args += ["--query", "a red square", "--query-image", "rgb_wide_96x48.jpg", "--top-k", "2"]
+    assert main([*args, "--out", str(out), "--no-progress"]) == 0
+    stdout = capsys.readouterr().out
+    rows = _table_rows(stdout)
+    assert len(rows) == 2 + 2 + 2  # text->image, image->image, text->text; 2 hits each
+    assert "rgb_wide_96x48.jpg  image->image" in stdout
+    assert "gray tall 50x70" in stdout  # a missing caption falls back to the file name
+    html = out.read_text(encoding="utf-8")
+    assert all(f'data-file="{p.name}"' in html for p in folder.iterdir() if p.suffix != ".tsv")
+
+
+def test_demo_errors_are_one_line_exit_2(tiny_model_path, tmp_path, capsys, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["demo", "--model", tiny_model_path, "--images", str(empty)]) == 2
+    assert "no images" in capsys.readouterr().err
+    assert main(["demo", "--model", tiny_model_path, "--query-image", "nope.jpg"]) == 2
+    assert "'nope.jpg' is not one of the indexed images" in capsys.readouterr().err
+    # A framework whose extra is not installed: one line naming the pip extra, before any load.
+    monkeypatch.setitem(ADAPTERS, "langchain", ("clipbridge_no_such_module", "langchain"))
+    assert main(["demo", "--framework", "langchain", "--model", "/no/such/model"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "pip install 'clipbridge[langchain]'" in err
+
+
+def test_demo_offline_without_cached_model_says_one_sentence(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), JINA_API_KEY="")
+    clipbridge = Path(sys.executable).with_name("clipbridge")
+    command = [str(clipbridge)] if clipbridge.exists() else [sys.executable, "-m", "clipbridge.cli"]
+    proc = subprocess.run(
+        [*command, "demo", "--model", "jinaai/jina-clip-v1", "--out", str(tmp_path / "d.html")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    message = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr
+    assert message.count("\n") == 0, message
+    assert len(re.findall(r"\.(\s|$)", message)) == 1, f"not one sentence: {message}"
+    assert "--model PATH" in message and "--backend api" in message
+    assert proc.stdout == ""
+    assert not (tmp_path / "d.html").exists()
