@@ -30,7 +30,7 @@ main { max-width: 1120px; margin: 0 auto; padding: 28px 24px 48px; }
 h1 { margin: 0 0 4px; font-size: 26px; }
 h2 { margin: 36px 0 2px; font-size: 20px; }
 .sub { color: #5b6474; margin: 0 0 14px; }
-.stats { display: flex; flex-wrap: wrap; gap: 8px; margin: 14px 0 4px; }
+.stats { display: flex; flex-wrap: wrap; gap: 8px; margin: 10px 0 0; }
 .stat { background: #fff; border: 1px solid #dde1e8; border-radius: 8px; padding: 6px 12px; }
 .stat b { display: block; font-size: 11px; text-transform: uppercase; letter-spacing: .04em;
           color: #6b7385; font-weight: 600; }
@@ -51,9 +51,10 @@ figcaption { font-size: 12.5px; margin-top: 5px; }
 .bar { height: 4px; background: #e3e6ec; border-radius: 2px; margin: 4px 0; }
 .bar i { display: block; height: 4px; background: #2f6fde; border-radius: 2px; }
 .file { color: #6b7385; }
-.text-hit { width: 260px; }
-.text-hit img { width: 64px; height: 48px; float: left; margin: 0 8px 4px 0; }
-.corpus { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 14px;
+.text-hit { width: 262px; display: flex; gap: 10px; align-items: flex-start; }
+.text-hit img { width: 72px; height: 54px; flex: none; }
+.text-hit figcaption { margin-top: 0; flex: 1; }
+.corpus { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 14px;
           margin-top: 12px; }
 .corpus figure { width: auto; }
 .corpus figure img { width: 100%; }
@@ -118,12 +119,14 @@ def render_html(run: DemoRun) -> str:
     items = {i.name: i for i in run.items}
     thumbs = {i.name: thumbnail_data_uri(i.path) for i in run.items}
     query_ms = sum(r.seconds for r in run.results) * 1000
-    stats = [
+    setup = [
         ("framework", run.framework),
         ("model", run.model),
         ("backend", f"{run.backend} · {run.device}"),
         ("dimension", str(run.dimension)),
         ("corpus", f"{len(run.items)} images + {len(run.items)} captions"),
+    ]
+    timings = [
         ("model load", f"{run.load_seconds:.2f} s"),
         ("indexing", f"{run.index_seconds:.2f} s"),
         ("queries", f"{len(run.results)} in {query_ms:.0f} ms"),
@@ -135,9 +138,12 @@ def render_html(run: DemoRun) -> str:
         "<h1>clipbridge demo</h1>",
         f'<p class="sub">jina-clip-v1 text and image embeddings in one vector space, indexed '
         f"with {escape(run.framework)}; scores are cosine similarities.</p>",
-        '<div class="stats">',
-        *(f'<div class="stat"><b>{k}</b>{escape(v)}</div>' for k, v in stats),
-        "</div>",
+        *(
+            '<div class="stats">'
+            + "".join(f'<div class="stat"><b>{k}</b>{escape(v)}</div>' for k, v in group)
+            + "</div>"
+            for group in (setup, timings)
+        ),
     ]
     for kind, (title, blurb) in _TITLES.items():
         results = [r for r in run.results if r.kind == kind]

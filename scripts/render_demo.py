@@ -64,6 +64,20 @@ def screenshot(chromium: str, html: Path, png: Path, width: int, height: int) ->
         subprocess.run(command, check=True, timeout=120, capture_output=True)
     if not png.is_file():
         raise SystemExit(f"render_demo: Chromium wrote no {png}")
+    trim_bottom(png)
+
+
+def trim_bottom(png: Path, margin: int = 24) -> None:
+    """Cut the empty background below the page's content (the window is taller than the page)."""
+    from PIL import Image, ImageChops
+
+    with Image.open(png) as img:
+        img.load()
+    rgb = img.convert("RGB")
+    background = Image.new("RGB", rgb.size, rgb.getpixel((rgb.width - 1, rgb.height - 1)))
+    box = ImageChops.difference(rgb, background).getbbox()
+    if box is not None and box[3] + margin < rgb.height:
+        img.crop((0, 0, rgb.width, box[3] + margin)).save(png)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--backend", default="local")
     parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=4200)
+    parser.add_argument("--height", type=int, default=6000, help="window height; trimmed after")
     parser.add_argument("--chromium", default=None, help="path to the browser executable")
     args = parser.parse_args(argv)
     chromium = find_chromium(args.chromium)
