@@ -58,6 +58,15 @@ def _check_source(source: str | os.PathLike | bytes, index: int) -> str | bytes:
     return str(path)
 
 
+def _fit_scale(width: float, height: float, scale: float, max_pixels: int) -> float:
+    """``scale``, lowered until the rendered bitmap (PDFium rounds sizes up) fits ``max_pixels``."""
+    if width * height * scale * scale > max_pixels:
+        scale = math.sqrt(max_pixels / (width * height))
+    while scale > 0 and math.ceil(width * scale) * math.ceil(height * scale) > max_pixels:
+        scale *= 0.99
+    return scale
+
+
 def render_pdf_page(
     source: str | os.PathLike | bytes,
     page_number: int,
@@ -98,9 +107,7 @@ def render_pdf_page(
             page = pdf[page_number - 1]
             try:
                 width, height = page.get_size()
-                scale = dpi / _POINTS_PER_INCH
-                if width * height * scale * scale > max_pixels:
-                    scale = math.sqrt(max_pixels / (width * height)) * 0.999
+                scale = _fit_scale(width, height, dpi / _POINTS_PER_INCH, max_pixels)
                 bitmap = page.render(scale=scale)
                 try:
                     image = bitmap.to_pil().convert("RGB")
