@@ -65,9 +65,9 @@ class EmbedderComponent:
             key = self.api_key.resolve_value() if self.api_key is not None else None
             self._embedder = Embedder.from_config(self._config().replace(api_key=key))
 
-    @property
-    def embedder(self) -> Embedder:
-        """The core :class:`~clipbridge.Embedder`, warmed up on first access."""
+    def _warm_embedder(self) -> Embedder:
+        """The core :class:`~clipbridge.Embedder`; warms up first if needed (Haystack 3 runs
+        may be called without ``warm_up``)."""
         self.warm_up()
         assert self._embedder is not None
         return self._embedder

@@ -124,7 +124,7 @@ class ClipBridgeDocumentEmbedder(EmbedderComponent):
         if not texts:
             return {"documents": []}
         with documents_named(documents):
-            vectors = self.embedder.embed_texts(texts, show_progress=self.progress_bar)
+            vectors = self._warm_embedder().embed_texts(texts, show_progress=self.progress_bar)
         return self._parse(documents, vectors)
 
     @component.output_types(documents=list[Document])
@@ -134,5 +134,7 @@ class ClipBridgeDocumentEmbedder(EmbedderComponent):
         if not texts:
             return {"documents": []}
         with documents_named(documents):
-            vectors = await self.embedder.aembed_texts(texts, show_progress=self.progress_bar)
+            vectors = await self._warm_embedder().aembed_texts(
+                texts, show_progress=self.progress_bar
+            )
         return self._parse(documents, vectors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -161,15 +162,18 @@ class ClipBridgeDocumentImageEmbedder(EmbedderComponent):
         if not images:
             return {"documents": []}
         with documents_named(documents):
-            vectors = self.embedder.embed_images(images, show_progress=self.progress_bar)
+            vectors = self._warm_embedder().embed_images(images, show_progress=self.progress_bar)
         return self._parse(documents, vectors)
 
     @component.output_types(documents=list[Document])
     async def run_async(self, documents: list[Document]) -> dict[str, list[Document]]:
         """Asynchronously embed the images; same input and output as :meth:`run`."""
-        images = self._prepare(documents)
+        check_documents(documents, "ClipBridgeDocumentImageEmbedder")
+        images = await asyncio.to_thread(self._prepare, documents)  # PDF pages render off-loop
         if not images:
             return {"documents": []}
         with documents_named(documents):
-            vectors = await self.embedder.aembed_images(images, show_progress=self.progress_bar)
+            vectors = await self._warm_embedder().aembed_images(
+                images, show_progress=self.progress_bar
+            )
         return self._parse(documents, vectors)

@@ -103,11 +103,13 @@ class ClipBridgeTextEmbedder(EmbedderComponent):
         :raises TypeError: if ``text`` is not a string.
         """
         texts = self._prepare(text)
-        return self._parse(self.embedder.embed_texts(texts, show_progress=self.progress_bar))
+        return self._parse(
+            self._warm_embedder().embed_texts(texts, show_progress=self.progress_bar)
+        )
 
     @component.output_types(embedding=list[float])
     async def run_async(self, text: str) -> dict[str, list[float]]:
         """Asynchronously embed one string; same input and output as :meth:`run`."""
         texts = self._prepare(text)
-        vectors = await self.embedder.aembed_texts(texts, show_progress=self.progress_bar)
+        vectors = await self._warm_embedder().aembed_texts(texts, show_progress=self.progress_bar)
         return self._parse(vectors)

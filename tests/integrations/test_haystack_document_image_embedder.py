@@ -166,7 +166,7 @@ def test_missing_meta_and_missing_file_name_the_document(embedder):
         embedder.run(documents=[missing])
 
 
-def test_pdf_pages_give_different_vectors(two_page_pdf, tiny_model_path):
+async def test_pdf_pages_give_different_vectors(two_page_pdf, tiny_model_path):
     embedder = ClipBridgeDocumentImageEmbedder(
         model=tiny_model_path, root_path=str(two_page_pdf.parent), progress_bar=False
     )
@@ -181,6 +181,7 @@ def test_pdf_pages_give_different_vectors(two_page_pdf, tiny_model_path):
     np.testing.assert_array_equal(vectors[1], vectors[2])
     pages = [render_pdf_page(two_page_pdf, n, 0) for n in (1, 2)]
     np.testing.assert_array_equal(vectors[:2], Embedder(tiny_model_path).embed_images(pages))
+    assert (await embedder.run_async(documents=docs))["documents"] == out
 
 
 def test_pdf_detected_by_mime_type(two_page_pdf, tmp_path, tiny_model_path):
