@@ -164,7 +164,7 @@ def _run_langchain(job: Job) -> tuple[float, list[QueryResult]]:
         def embed_query(self, text: str) -> list[float]:
             return self.inner.embed_query(text)
 
-    embeddings = ClipBridgeEmbeddings(model=job.model, **job.options)
+    embeddings = ClipBridgeEmbeddings(model=job.model, **job.options, show_progress=job.progress)
     start = time.perf_counter()
     images = InMemoryVectorStore(ImageUris(embeddings))
     images.add_texts(
@@ -173,6 +173,7 @@ def _run_langchain(job: Job) -> tuple[float, list[QueryResult]]:
     texts = InMemoryVectorStore(embeddings)
     texts.add_texts([i.caption for i in job.items], metadatas=[{"file": i.name} for i in job.items])
     seconds = time.perf_counter() - start
+    embeddings.show_progress = False  # a bar per query would only be noise
     k = job.top_k
 
     def hits(found: list[Any]) -> list[Hit]:
