@@ -79,8 +79,7 @@ class JinaApiServer:
         self.hits = 0
         self._lock = threading.Lock()
         self._embedder: Any = None
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
 
@@ -207,7 +206,7 @@ class JinaApiServer:
     def _vectors(self, method: str, values: list[Any]) -> np.ndarray:
         if self.vectors == "hash":
             rows = [
-                np.frombuffer(hashlib.sha512(repr(v).encode()).digest(), dtype=np.uint8)[:96]
+                np.frombuffer(hashlib.shake_256(repr(v).encode()).digest(96), dtype=np.uint8)
                 for v in values
             ]
             return np.stack(rows).astype(np.float32) / 255.0 - 0.5
@@ -232,6 +231,11 @@ def image_sizes(request: dict[str, Any]) -> list[tuple[int, int, str]]:
     return out
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops concurrent connects (a 1 s SYN retry)
+    daemon_threads = True
+
+
 def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
     return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
 
@@ -239,6 +243,7 @@ def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
 def _make_handler(server: JinaApiServer) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes
 
         def log_message(self, *args: object) -> None:
             pass

@@ -134,6 +134,8 @@ class ApiBackend:
             raise AuthenticationError(
                 "the 'api' backend needs a Jina API key: pass api_key=... or set $JINA_API_KEY"
             )
+        if not config.base_url.lower().startswith(_URL_PREFIXES):
+            raise ValueError(f"base_url must be an http(s) URL, not {config.base_url!r}")
         self.model_name = api_model_name(config.model)
         self.url = config.base_url.rstrip("/") + wire.EMBEDDINGS_PATH
         self.image_size = config.image_size or KNOWN_IMAGE_SIZES.get(
@@ -142,7 +144,6 @@ class ApiBackend:
         self.limits = ImageLimits.from_config(config)
         self.usage = Usage()
         self._dimension: int | None = config.dimensions or KNOWN_DIMENSIONS.get(self.model_name)
-        self._dimension_checked = False
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._aclients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
@@ -240,17 +241,17 @@ class ApiBackend:
     ) -> np.ndarray | _Retry:
         """A finished response -> vectors, a retry decision, or a raised error."""
         status = response.status_code
-        if status == 200:
+        if 200 <= status < 300:
             parsed = wire.parse_embeddings(response.content, expected)
             self._accept(parsed)
             return parsed.vectors
         message = self._scrub(wire.error_message(response.content))
         if status in wire.RETRYABLE_STATUS and attempt < self.config.max_retries:
-            delay = wire.retry_delay(
-                attempt, response.headers.get("retry-after"), base=wire.BACKOFF_BASE
-            )
+            retry_after = response.headers.get("retry-after")
+            delay = wire.retry_delay(attempt, retry_after, base=wire.BACKOFF_BASE)
             if delay is not None:
                 return _Retry(delay, f"HTTP {status}")
+            message += f" (Retry-After {retry_after!r} is above {wire.MAX_RETRY_AFTER:.0f}s)"
         error = wire.error_for_status(status, message)
         if status in wire.RETRYABLE_STATUS and attempt > 0:
             error = type(error)(

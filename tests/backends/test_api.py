@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import io
 import time
 
@@ -63,6 +64,11 @@ def test_no_key_fails_before_any_request(api_server, monkeypatch):
     with pytest.raises(AuthenticationError, match="JINA_API_KEY"):
         Embedder(**api_server.embedder_kwargs(api_key=None))
     assert api_server.requests == []
+
+
+def test_base_url_must_be_http(monkeypatch):
+    with pytest.raises(ValueError, match="base_url must be an http"):
+        Embedder("jina-clip-v1", backend="api", api_key="k", base_url="ftp://example.org")
 
 
 def test_key_from_environment_and_never_shown(api_server, monkeypatch):
@@ -241,6 +247,23 @@ def test_429_with_retry_after_is_honoured(make, api_server, local, mode):
     assert time.perf_counter() - start >= 1.0
     np.testing.assert_allclose(got, local.embed_texts(TEXTS[:2]), atol=1e-5)
     assert api_server.hits == 2
+
+
+def test_retry_after_as_http_date(make, api_server, local):
+    when = email.utils.formatdate(time.time() + 1, usegmt=True)
+    api_server.faults.append(Fault(status=503, headers={"Retry-After": when}))
+    got = make().embed_texts(TEXTS[:2])
+    np.testing.assert_allclose(got, local.embed_texts(TEXTS[:2]), atol=1e-5)
+    assert api_server.hits == 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_retry_after_too_long_fails_now(make, api_server, mode):
+    api_server.faults.append(Fault(status=429, headers={"Retry-After": "3600"}))
+    start = time.perf_counter()
+    with pytest.raises(RateLimitError, match="Retry-After '3600' is above"):
+        run(make(max_retries=5), mode, "texts", ["a"])
+    assert time.perf_counter() - start < 5 and api_server.hits == 1
 
 
 @pytest.mark.parametrize("mode", MODES)
