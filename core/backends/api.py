@@ -473,11 +473,17 @@ class ApiBackend:
             aclients, self._aclients = self._aclients, {}
         if client is not None:
             client.close()
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
         for loop, aclient in aclients.items():
             if loop.is_closed():
-                continue
-            if loop.is_running():
+                continue  # its connections died with it
+            if loop is current:
                 loop.create_task(aclient.aclose())
+            elif loop.is_running():
+                asyncio.run_coroutine_threadsafe(aclient.aclose(), loop)
             else:
                 loop.run_until_complete(aclient.aclose())
 

@@ -386,3 +386,15 @@ def test_async_clients_per_loop_and_close(make, api_server):
 
     assert asyncio.run(inside()).shape == (1, 96)
     assert backend._aclients == {}
+
+
+def test_sync_close_inside_a_running_loop_closes_its_async_client(make):
+    async def scenario():
+        emb = make()
+        await emb.aembed_texts(["d"])
+        (client,) = emb.backend._aclients.values()
+        emb.close()  # e.g. a framework calling close() from async code
+        await asyncio.sleep(0.05)
+        return client.is_closed, emb.backend._aclients
+
+    assert asyncio.run(scenario()) == (True, {})
