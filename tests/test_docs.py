@@ -1,0 +1,111 @@
+"""Every ```python block in README.md and docs/*.md runs as-is; the config reference is complete.
+
+Convention: a block that needs the network or a key is preceded, on the line right above its
+opening fence, by an HTML comment ``<!-- skip: reason -->``; it is skipped with that reason.
+Every other block runs from the repository root with ``CLIPBRIDGE_MODEL`` pointing at the tiny
+fixture model and ``HF_HUB_OFFLINE=1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from clipbridge import EmbedderConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SKIP = re.compile(r"^<!--\s*skip:(?P<reason>.*?)-->\s*$")
+FENCE = re.compile(r"^```(?P<lang>[\w+-]*)\s*$")
+
+
+@dataclass(frozen=True)
+class Block:
+    path: Path
+    line: int  # 1-based line of the opening fence
+    code: str
+    skip: str | None  # the reason, "" for a marker without one, None when not marked
+
+    @property
+    def id(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+
+def python_blocks(path: Path) -> list[Block]:
+    """The ```python blocks of a Markdown file, with the skip marker right above each."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        match = FENCE.match(lines[i])
+        if not match or not match["lang"]:
+            i += 1
+            continue
+        end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == "```"), None)
+        assert end is not None, f"{path.name}:{i + 1}: unclosed code fence"
+        if match["lang"] in ("python", "py"):
+            marker = SKIP.match(lines[i - 1].strip()) if i else None
+            skip = marker["reason"].strip() if marker else None
+            blocks.append(Block(path, i + 1, "\n".join(lines[i + 1 : end]) + "\n", skip))
+        i = end + 1
+    return blocks
+
+
+BLOCKS = [block for path in DOCS for block in python_blocks(path)]
+
+
+def test_docs_are_there_and_have_code():
+    names = {p.name for p in DOCS}
+    for page in ("index.md", "quickstart.md", "backends.md", "configuration.md", "cli.md"):
+        assert page in names
+    assert "troubleshooting.md" in names
+    assert len(BLOCKS) >= 8
+
+
+def test_block_parser_reads_markers(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "text\n```python\nx = 1\n```\n<!-- skip: needs JINA_API_KEY -->\n```python\ny = 2\n```\n"
+        "```bash\nls\n```\n<!-- skip: -->\n```python\nz = 3\n```\n",
+        encoding="utf-8",
+    )
+    blocks = python_blocks(page)
+    assert [(b.line, b.code, b.skip) for b in blocks] == [
+        (2, "x = 1\n", None),
+        (6, "y = 2\n", "needs JINA_API_KEY"),
+        (13, "z = 3\n", ""),
+    ]
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.id)
+def test_python_block_runs(block, tiny_model_path, monkeypatch, capsys):
+    if block.skip is not None:
+        assert block.skip, f"{block.id}: a skip marker needs a reason (<!-- skip: why -->)"
+        pytest.skip(block.skip)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("CLIPBRIDGE_MODEL", str(Path(tiny_model_path).relative_to(ROOT)))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("JINA_API_KEY", raising=False)
+    code = compile(block.code, block.id, "exec")
+    exec(code, {"__name__": "__docs__"})
+    capsys.readouterr()
+
+
+def test_configuration_page_documents_every_field_with_its_default():
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", text, re.M))
+    fields = {f.name: f.default for f in dataclasses.fields(EmbedderConfig)}
+    assert sorted(rows) == sorted(fields), "docs/configuration.md and EmbedderConfig differ"
+    for name, default in fields.items():
+        assert rows[name] == repr(default), f"{name}: documented {rows[name]}, is {default!r}"
+
+
+def test_relative_links_between_doc_pages_resolve():
+    for path in sorted((ROOT / "docs").glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", text):
+            if "://" not in target:
+                assert (path.parent / target).is_file(), f"{path.name} links to missing {target}"
