@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest_plugins = ["conftest_api"]  # the Jina-API test server fixture (tests/conftest_api.py)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_MODEL = FIXTURES / "tiny-jina-clip-v1"
 EXPECTED = FIXTURES / "tiny-jina-clip-v1-expected.npz"
