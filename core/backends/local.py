@@ -62,7 +62,12 @@ class LocalBackend:
         return [seq if len(seq) <= limit else [*seq[: limit - 1], seq[-1]] for seq in ids]
 
     def embed_texts(self, texts: Sequence[str], progress: Progress = no_progress) -> np.ndarray:
-        ids = self.tokenize(texts)
+        return self.embed_token_ids(self.tokenize(texts), progress)
+
+    def embed_token_ids(
+        self, ids: Sequence[Sequence[int]], progress: Progress = no_progress
+    ) -> np.ndarray:
+        """Raw vectors for already tokenized texts (each with [CLS]/[SEP], no padding)."""
         out = np.empty((len(ids), self.dimension), dtype=np.float32)
         batches = plan_token_batches(
             [len(seq) for seq in ids],
@@ -109,7 +114,7 @@ class LocalBackend:
                         f.cancel()
                     done = {i: out[i].copy() for i in range(chunk.start)}
                     raise InvalidInputError(exc.index, exc.reason, partial=done) from exc
-                batch = torch.from_numpy(pixels).to(device=self.device, dtype=self.dtype)
+                batch = torch.from_numpy(pixels).to(self.device, self.loaded.compute_dtype)
                 with torch.inference_mode():
                     vecs = self.loaded.model.encode_image(batch)
                 out[chunk.start : chunk.stop] = vecs.float().cpu().numpy()

@@ -24,6 +24,7 @@ __all__ = [
     "REQUIRED_FILES",
     "LoadedModel",
     "clear_model_cache",
+    "compute_dtype_for",
     "load_model",
     "resolve_device",
     "resolve_dtype",
@@ -45,6 +46,7 @@ class LoadedModel:
     folder: Path
     device: torch.device
     dtype: torch.dtype
+    compute_dtype: torch.dtype  # the activations' dtype; differs from ``dtype`` on some CPUs
 
     @property
     def num_parameters(self) -> int:
@@ -78,6 +80,27 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     return _DTYPES[dtype]
+
+
+def compute_dtype_for(device: torch.device, dtype: torch.dtype) -> torch.dtype:
+    """The dtype activations run in for weights stored in ``dtype``.
+
+    On a CPU without native bfloat16/float16 matrix instructions (no AVX512-BF16/AMX/AVX512-FP16,
+    e.g. AVX2-only x86), oneDNN cannot run half-precision GEMMs and PyTorch falls back to kernels
+    5-50x slower than float32. There the weights stay in half precision (half the memory) and
+    each layer computes in float32.
+    """
+    if device.type != "cpu" or dtype == torch.float32:
+        return dtype
+    checks = {
+        torch.bfloat16: "_is_mkldnn_bf16_supported",
+        torch.float16: "_is_mkldnn_fp16_supported",
+    }
+    try:
+        native = bool(getattr(torch.ops.mkldnn, checks[dtype])())
+    except (AttributeError, KeyError, RuntimeError):
+        native = False
+    return dtype if native else torch.float32
 
 
 def _looks_like_repo_id(model: str) -> bool:
@@ -166,11 +189,14 @@ def _build(folder: Path, device: torch.device, dtype: torch.dtype) -> LoadedMode
         model = JinaClipModel(config)
     _load_weights(model, folder / "model.safetensors", device, dtype)
     model.eval().requires_grad_(False)
+    model.fuse()
+    compute = compute_dtype_for(device, dtype)
+    model.set_compute_dtype(compute)
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
     preprocessor = _read_json(folder / "preprocessor_config.json")
-    return LoadedModel(model, tokenizer, preprocessor, folder, device, dtype)
+    return LoadedModel(model, tokenizer, preprocessor, folder, device, dtype, compute)
 
 
 def load_model(

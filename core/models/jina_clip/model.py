@@ -26,6 +26,15 @@ class JinaClipModel(nn.Module):
         self.vision_model = VisionTower(config.vision)
         self.logit_scale = nn.Parameter(torch.tensor(2.6592))
 
+    def set_compute_dtype(self, dtype: torch.dtype | None) -> None:
+        """Run activations in ``dtype`` (weights are cast per layer); None: the weights' dtype."""
+        self.text_model.transformer.compute_dtype = dtype
+        self.vision_model.compute_dtype = dtype
+
+    def fuse(self) -> None:
+        """Merge projections that share an input into one GEMM each (call after loading)."""
+        self.vision_model.fuse()
+
     @property
     def embed_dim(self) -> int:
         return self.config.embed_dim

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import TextConfig
+from .layers import LayerNorm, Linear
 
 PAD_BIAS = -10000.0  # the reference's additive mask value for padded keys
 ATTN_BLOCK_ELEMENTS = 1 << 25  # ~32M bias entries per query block (128 MB in fp32)
@@ -46,8 +47,8 @@ class AlibiSelfAttention(nn.Module):
         super().__init__()
         self.num_heads = cfg.num_attention_heads
         self.head_dim = cfg.hidden_size // cfg.num_attention_heads
-        self.Wqkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size)
-        self.out_proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.Wqkv = Linear(cfg.hidden_size, 3 * cfg.hidden_size)
+        self.out_proj = Linear(cfg.hidden_size, cfg.hidden_size)
         self.slopes = alibi_slopes(cfg.num_attention_heads)
 
     def forward(self, x: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
@@ -76,26 +77,27 @@ class GluMLP(nn.Module):
     def __init__(self, cfg: TextConfig) -> None:
         super().__init__()
         self.intermediate = cfg.intermediate_size
-        self.gated_layers = nn.Linear(cfg.hidden_size, 2 * cfg.intermediate_size, bias=False)
-        self.wo = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
+        self.gated_layers = Linear(cfg.hidden_size, 2 * cfg.intermediate_size, bias=False)
+        self.wo = Linear(cfg.intermediate_size, cfg.hidden_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.gated_layers(x)
         gate, up = h[..., : self.intermediate], h[..., self.intermediate :]
-        return self.wo(F.gelu(gate) * up)
+        return self.wo(F.gelu(gate).mul_(up))  # in place: one buffer less
 
 
 class Block(nn.Module):
     def __init__(self, cfg: TextConfig) -> None:
         super().__init__()
         self.mixer = AlibiSelfAttention(cfg)
-        self.norm1 = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.norm1 = LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.mlp = GluMLP(cfg)
-        self.norm2 = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.norm2 = LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.mixer(x, key_bias))
-        return self.norm2(x + self.mlp(x))
+        # Residual sums land in the fresh branch outputs (a + b == b + a, bit for bit).
+        x = self.norm1(self.mixer(x, key_bias).add_(x))
+        return self.norm2(self.mlp(x).add_(x))
 
 
 class Encoder(nn.Module):
@@ -111,11 +113,13 @@ class JinaBertModel(nn.Module):
         super().__init__()
         self.config = cfg
         self.embeddings = Embeddings(cfg)
-        self.emb_ln = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.emb_ln = LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.encoder = Encoder(cfg)
+        self.compute_dtype: torch.dtype | None = None  # None: the weights' dtype
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        x = self.emb_ln(self.embeddings(input_ids))
+        x = self.embeddings(input_ids)
+        x = self.emb_ln(x.to(self.compute_dtype or x.dtype))
         key_bias = ((1.0 - attention_mask.to(x.dtype)) * PAD_BIAS)[:, None, None, :]
         for layer in self.encoder.layers:
             x = layer(x, key_bias)

@@ -10,15 +10,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import VisionConfig
+from .layers import Conv2d, LayerNorm, Linear
 
 ROPE_THETA = 10000.0
 
 
-def rope_tables(cfg: VisionConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables (grid*grid, head_width) for EVA-02's interleaved 2-D rotary embedding.
+def rope_tables(cfg: VisionConfig, device: torch.device) -> torch.Tensor:
+    """Rotations (1 + grid*grid, head_width // 2) as complex numbers for EVA-02's 2-D RoPE.
 
     The first half of each head rotates with the patch row, the second half with the column;
-    within a half, frequency k drives the adjacent pair (2k, 2k+1).
+    within a half, frequency k drives the adjacent pair (2k, 2k+1). Row 0 is the CLS token, which
+    is not rotated (angle 0: an exact identity).
     """
     half = cfg.head_width // 2
     freqs = ROPE_THETA ** -(torch.arange(0, half, 2, dtype=torch.float32)[: half // 2] / half)
@@ -29,33 +31,28 @@ def rope_tables(cfg: VisionConfig, device: torch.device) -> tuple[torch.Tensor, 
             f"RoPE table covers {ft}x{ft} positions but the patch grid is {cfg.grid}x{cfg.grid}"
         )
     t = torch.arange(ft, dtype=torch.float32) / ft * pt
-    angles = torch.repeat_interleave(torch.outer(t, freqs), 2, dim=-1)  # (ft, half)
-    rows = angles[:, None, :].expand(ft, ft, half)
-    cols = angles[None, :, :].expand(ft, ft, half)
-    table = torch.cat([rows, cols], dim=-1).reshape(ft * ft, 2 * half)
-    return table.cos().to(device), table.sin().to(device)
+    angles = torch.outer(t, freqs)  # (ft, half // 2): one angle per pair
+    rows = angles[:, None, :].expand(ft, ft, half // 2)
+    cols = angles[None, :, :].expand(ft, ft, half // 2)
+    table = torch.cat([rows, cols], dim=-1).reshape(ft * ft, half)
+    table = torch.cat([torch.zeros(1, half), table])  # the CLS token: no rotation
+    return torch.polar(torch.ones_like(table), table).to(device)
 
 
-def _rotate_pairs(x: torch.Tensor) -> torch.Tensor:
-    pairs = x.unflatten(-1, (-1, 2))
-    return torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+def apply_rope(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotate each adjacent pair of ``x`` (B, A, 1 + P, D) by ``rotation`` (1 + P, D // 2).
 
-
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate the patch tokens of ``x`` (B, A, 1 + P, D); the CLS token is left alone."""
-    cls, patches = x[:, :, :1], x[:, :, 1:].float()
-    rotated = patches * cos + _rotate_pairs(patches) * sin
-    return torch.cat((cls, rotated.to(x.dtype)), dim=2)
-
-
-class LayerNorm(nn.LayerNorm):
-    """LayerNorm computed in the input dtype (eps 1e-6 in the vision tower)."""
+    A pair (a, b) times cos + i sin is (a cos - b sin, b cos + a sin): the reference's
+    ``x * cos + rotate_half(x) * sin`` in one complex multiply, computed in float32.
+    """
+    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))
+    return torch.view_as_real(pairs * rotation).flatten(-2).to(x.dtype)
 
 
 class PatchEmbed(nn.Module):
     def __init__(self, cfg: VisionConfig) -> None:
         super().__init__()
-        self.proj = nn.Conv2d(3, cfg.width, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        self.proj = Conv2d(3, cfg.width, kernel_size=cfg.patch_size, stride=cfg.patch_size)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.proj(pixels).flatten(2).transpose(1, 2)  # (B, P, W), row-major patches
@@ -66,24 +63,41 @@ class Attention(nn.Module):
         super().__init__()
         w = cfg.width
         self.num_heads = cfg.heads
-        self.q_proj = nn.Linear(w, w, bias=False)
-        self.k_proj = nn.Linear(w, w, bias=False)
-        self.v_proj = nn.Linear(w, w, bias=False)
+        self.q_proj = Linear(w, w, bias=False)
+        self.k_proj = Linear(w, w, bias=False)
+        self.v_proj = Linear(w, w, bias=False)
         self.q_bias = nn.Parameter(torch.zeros(w))
         self.v_bias = nn.Parameter(torch.zeros(w))
         self.inner_attn_ln = LayerNorm(w, eps=cfg.layer_norm_eps)
-        self.proj = nn.Linear(w, w)
+        self.proj = Linear(w, w)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        self._qkv: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def fuse(self) -> None:
+        """Run q, k, v as one GEMM: the three weights become views of one (3W, W) tensor."""
+        w = self.q_proj.weight
+        weight = torch.cat([w, self.k_proj.weight, self.v_proj.weight])
+        bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
+        width = w.shape[0]
+        for i, layer in enumerate((self.q_proj, self.k_proj, self.v_proj)):
+            layer.weight = nn.Parameter(weight[i * width : (i + 1) * width], requires_grad=False)
+        self._qkv = (weight, bias)
+
+    def forward(self, x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
         batch, n, width = x.shape
-
-        def heads(t: torch.Tensor) -> torch.Tensor:
-            return t.view(batch, n, self.num_heads, -1).transpose(1, 2)
-
-        q = heads(F.linear(x, self.q_proj.weight, self.q_bias))
-        k = heads(F.linear(x, self.k_proj.weight))  # k has no bias
-        v = heads(F.linear(x, self.v_proj.weight, self.v_bias))
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if self._qkv is not None:
+            qkv = F.linear(x, *(t.to(x.dtype) for t in self._qkv))
+        else:  # k has no bias
+            qkv = torch.cat(
+                [
+                    F.linear(x, self.q_proj.weight.to(x.dtype), self.q_bias.to(x.dtype)),
+                    F.linear(x, self.k_proj.weight.to(x.dtype)),
+                    F.linear(x, self.v_proj.weight.to(x.dtype), self.v_bias.to(x.dtype)),
+                ],
+                dim=-1,
+            )
+        q, k, v = qkv.view(batch, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k = apply_rope(q, rotation), apply_rope(k, rotation)
         out = F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(1, 2).reshape(batch, n, width)
         return self.proj(self.inner_attn_ln(out))
@@ -92,13 +106,29 @@ class Attention(nn.Module):
 class SwiGLU(nn.Module):
     def __init__(self, cfg: VisionConfig) -> None:
         super().__init__()
-        self.w1 = nn.Linear(cfg.width, cfg.mlp_hidden)
-        self.w2 = nn.Linear(cfg.width, cfg.mlp_hidden)
+        self.w1 = Linear(cfg.width, cfg.mlp_hidden)
+        self.w2 = Linear(cfg.width, cfg.mlp_hidden)
         self.ffn_ln = LayerNorm(cfg.mlp_hidden, eps=cfg.layer_norm_eps)
-        self.w3 = nn.Linear(cfg.mlp_hidden, cfg.width)
+        self.w3 = Linear(cfg.mlp_hidden, cfg.width)
+        self._w12: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def fuse(self) -> None:
+        """Run w1 and w2 as one GEMM: their weights become views of one (2H, W) tensor."""
+        weight = torch.cat([self.w1.weight, self.w2.weight])
+        bias = torch.cat([self.w1.bias, self.w2.bias])
+        hidden = self.w1.weight.shape[0]
+        for i, layer in enumerate((self.w1, self.w2)):
+            part = slice(i * hidden, (i + 1) * hidden)
+            layer.weight = nn.Parameter(weight[part], requires_grad=False)
+            layer.bias = nn.Parameter(bias[part], requires_grad=False)
+        self._w12 = (weight, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w3(self.ffn_ln(F.silu(self.w1(x)) * self.w2(x)))
+        if self._w12 is None:
+            gate, up = self.w1(x), self.w2(x)
+        else:
+            gate, up = F.linear(x, *(t.to(x.dtype) for t in self._w12)).chunk(2, dim=-1)
+        return self.w3(self.ffn_ln(F.silu(gate).mul_(up)))  # in place: one buffer less
 
 
 class Block(nn.Module):
@@ -109,9 +139,10 @@ class Block(nn.Module):
         self.norm2 = LayerNorm(cfg.width, eps=cfg.layer_norm_eps)
         self.mlp = SwiGLU(cfg)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), cos, sin)
-        return x + self.mlp(self.norm2(x))
+    def forward(self, x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+        # Residual sums land in the fresh branch outputs (a + b == b + a, bit for bit).
+        x = self.attn(self.norm1(x), rotation).add_(x)
+        return self.mlp(self.norm2(x)).add_(x)
 
 
 class VisionTower(nn.Module):
@@ -125,9 +156,16 @@ class VisionTower(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.grid * cfg.grid + 1, cfg.width))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.norm = LayerNorm(cfg.width, eps=cfg.layer_norm_eps)
-        self._rope: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._rope: dict[torch.device, torch.Tensor] = {}
+        self.compute_dtype: torch.dtype | None = None  # None: the weights' dtype
 
-    def rope(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def fuse(self) -> None:
+        """Merge q/k/v and w1/w2 projections into single GEMMs (same values, no extra memory)."""
+        for block in self.blocks:
+            block.attn.fuse()
+            block.mlp.fuse()
+
+    def rope(self, device: torch.device) -> torch.Tensor:
         if device not in self._rope:
             self._rope[device] = rope_tables(self.config, device)
         return self._rope[device]
@@ -136,10 +174,10 @@ class VisionTower(nn.Module):
         size = self.config.image_size
         if pixels.shape[-2:] != (size, size):
             raise ValueError(f"expected {size}x{size} pixels, got {tuple(pixels.shape[-2:])}")
-        x = self.patch_embed(pixels)
-        cls = self.cls_token.expand(x.shape[0], -1, -1)
-        x = torch.cat((cls, x), dim=1) + self.pos_embed
-        cos, sin = self.rope(x.device)
+        x = self.patch_embed(pixels.to(self.compute_dtype or self.cls_token.dtype))
+        cls = self.cls_token.to(x.dtype).expand(x.shape[0], -1, -1)
+        x = torch.cat((cls, x), dim=1) + self.pos_embed.to(x.dtype)
+        rotation = self.rope(x.device)
         for block in self.blocks:
-            x = block(x, cos, sin)
+            x = block(x, rotation)
         return self.norm(x)[:, 0]
