@@ -2,8 +2,9 @@
 
 Convention: a block that needs the network or a key is preceded, on the line right above its
 opening fence, by an HTML comment ``<!-- skip: reason -->``; it is skipped with that reason.
-Every other block runs from the repository root with ``CLIPBRIDGE_MODEL`` pointing at the tiny
-fixture model and ``HF_HUB_OFFLINE=1``.
+Every other block runs with ``CLIPBRIDGE_MODEL`` pointing at the tiny fixture model and
+``HF_HUB_OFFLINE=1``, in a scratch folder that links the repository's README, docs/, examples/
+and tests/ (so relative paths work as from the repository root, and written files stay out of it).
 """
 
 from __future__ import annotations
@@ -81,11 +82,14 @@ def test_block_parser_reads_markers(tmp_path):
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.id)
-def test_python_block_runs(block, tiny_model_path, monkeypatch, capsys):
+def test_python_block_runs(block, tiny_model_path, tmp_path, monkeypatch, capsys):
     if block.skip is not None:
         assert block.skip, f"{block.id}: a skip marker needs a reason (<!-- skip: why -->)"
         pytest.skip(block.skip)
-    monkeypatch.chdir(ROOT)
+    # The repository root as the block sees it, but files the block writes land in tmp_path.
+    for name in ("README.md", "docs", "examples", "tests"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CLIPBRIDGE_MODEL", str(Path(tiny_model_path).relative_to(ROOT)))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("JINA_API_KEY", raising=False)
