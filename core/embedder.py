@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from .backends import Backend, create_backend
+from .backends import Backend, Progress, create_backend
+from .backends.base import no_progress
 from .config import DEFAULT_MODEL, EmbedderConfig
 from .errors import InvalidInputError
 from .images import ImageInput, check_image_input
@@ -105,13 +107,17 @@ class Embedder:
             check_image_input(image, index)
         return items
 
-    def _progress(self, total: int, kind: str, show: bool | None):
+    @contextmanager
+    def _progress(self, total: int, kind: str, show: bool | None) -> Iterator[Progress]:
+        """A tqdm bar's ``update`` while enabled, else a no-op callback."""
         enabled = self._config.show_progress if show is None else show
-        if not enabled or total == 0:
-            return None
+        if not enabled:
+            yield no_progress
+            return
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc=f"Embedding {kind}", unit=kind)
+        with tqdm(total=total, desc=f"Embedding {kind}", unit=kind) as bar:
+            yield bar.update
 
     def _finish(self, raw: np.ndarray, n: int) -> np.ndarray:
         vectors = np.asarray(raw, dtype=np.float32).reshape(n, -1)
@@ -126,12 +132,8 @@ class Embedder:
         items = self._check_texts(texts)
         if not items:
             return self._empty()
-        bar = self._progress(len(items), "texts", show_progress)
-        try:
-            raw = self._backend.embed_texts(items, bar.update if bar else _noop)
-        finally:
-            if bar:
-                bar.close()
+        with self._progress(len(items), "texts", show_progress) as progress:
+            raw = self._backend.embed_texts(items, progress)
         return self._finish(raw, len(items))
 
     def embed_images(
@@ -141,12 +143,8 @@ class Embedder:
         items = self._check_images(images)
         if not items:
             return self._empty()
-        bar = self._progress(len(items), "images", show_progress)
-        try:
-            raw = self._backend.embed_images(items, bar.update if bar else _noop)
-        finally:
-            if bar:
-                bar.close()
+        with self._progress(len(items), "images", show_progress) as progress:
+            raw = self._backend.embed_images(items, progress)
         return self._finish(raw, len(items))
 
     async def aembed_texts(
@@ -156,12 +154,8 @@ class Embedder:
         items = self._check_texts(texts)
         if not items:
             return self._empty()
-        bar = self._progress(len(items), "texts", show_progress)
-        try:
-            raw = await self._backend.aembed_texts(items, bar.update if bar else _noop)
-        finally:
-            if bar:
-                bar.close()
+        with self._progress(len(items), "texts", show_progress) as progress:
+            raw = await self._backend.aembed_texts(items, progress)
         return self._finish(raw, len(items))
 
     async def aembed_images(
@@ -171,12 +165,8 @@ class Embedder:
         items = self._check_images(images)
         if not items:
             return self._empty()
-        bar = self._progress(len(items), "images", show_progress)
-        try:
-            raw = await self._backend.aembed_images(items, bar.update if bar else _noop)
-        finally:
-            if bar:
-                bar.close()
+        with self._progress(len(items), "images", show_progress) as progress:
+            raw = await self._backend.aembed_images(items, progress)
         return self._finish(raw, len(items))
 
     def close(self) -> None:
@@ -188,7 +178,3 @@ class Embedder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _noop(_: int) -> None:
-    pass
