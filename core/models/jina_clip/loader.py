@@ -148,14 +148,56 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise ModelLoadError(f"cannot read {path}: {exc}") from exc
 
 
-def _load_weights(model: JinaClipModel, path: Path, device: torch.device, dtype: torch.dtype):
-    from safetensors import safe_open
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+_MAX_HEADER = 100 * 1024 * 1024
 
+
+def _read_header(fh: Any) -> tuple[dict[str, Any], int]:
+    """The safetensors JSON header (tensor name -> dtype, shape, offsets) and the data start."""
+    size = int.from_bytes(fh.read(8), "little")
+    if not 0 < size <= _MAX_HEADER:
+        raise ValueError(f"not a safetensors file (header size {size})")
+    header = json.loads(fh.read(size))
+    header.pop("__metadata__", None)
+    return header, 8 + size
+
+
+def _read_tensor(fh: Any, info: dict[str, Any], base: int) -> torch.Tensor:
+    """One tensor read with plain file I/O into fresh memory.
+
+    Plain reads instead of ``safe_open``'s memory map: mapped file pages stay resident until the
+    file is closed, so converting a float32 file to bfloat16 through the map held the whole file
+    plus the converted model. Here the peak is the model plus one source tensor.
+    """
+    tensor = torch.empty(info["shape"], dtype=_SAFETENSORS_DTYPES[info["dtype"]])
+    raw = tensor.reshape(-1).view(torch.uint8).numpy()
+    begin, end = info["data_offsets"]
+    if end - begin != raw.nbytes:
+        raise ValueError(f"{end - begin} bytes stored for shape {info['shape']} {info['dtype']}")
+    fh.seek(base + begin)
+    if fh.readinto(memoryview(raw)) != raw.nbytes:
+        raise ValueError("file is truncated")
+    return tensor
+
+
+def _load_weights(model: JinaClipModel, path: Path, device: torch.device, dtype: torch.dtype):
     expected = model.state_dict(keep_vars=True)
     state: dict[str, torch.Tensor] = {}
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            keys = [k for k in fh.keys() if not k.startswith(_IGNORED_PREFIXES)]  # noqa: SIM118
+        with path.open("rb") as fh:
+            header, base = _read_header(fh)
+            keys = [k for k in header if not k.startswith(_IGNORED_PREFIXES)]
             missing = sorted(set(expected) - set(keys))
             unexpected = sorted(set(keys) - set(expected))
             if missing or unexpected:
@@ -163,14 +205,14 @@ def _load_weights(model: JinaClipModel, path: Path, device: torch.device, dtype:
                     f"{path} does not match jina-clip-v1: missing keys {missing or 'none'}; "
                     f"unexpected keys {unexpected or 'none'}"
                 )
-            for key in keys:
-                tensor = fh.get_tensor(key)
+            for key in sorted(keys, key=lambda k: header[k]["data_offsets"][0]):
                 want = tuple(expected[key].shape)
-                if tuple(tensor.shape) != want:
+                if tuple(header[key]["shape"]) != want:
                     raise ModelLoadError(
-                        f"{path}: {key} has shape {tuple(tensor.shape)}, config implies {want}"
+                        f"{path}: {key} has shape {tuple(header[key]['shape'])}, "
+                        f"config implies {want}"
                     )
-                state[key] = tensor.to(device=device, dtype=dtype)
+                state[key] = _read_tensor(fh, header[key], base).to(device=device, dtype=dtype)
     except ModelLoadError:
         raise
     except Exception as exc:
