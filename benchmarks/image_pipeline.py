@@ -6,7 +6,7 @@ Usage::
     BENCH_QUICK=1 python benchmarks/image_pipeline.py
 
 1. Time to pixels per 12-MP photo: full decode + bicubic resize, vs the fast path
-   (``fast_image_decode=True``: JPEG DCT-domain downscale to >= 2x the model size first).
+   (``fast_image_decode=True``: JPEG DCT-domain downscale to the smallest scale >= model size).
 2. How different the pixels are (0-255 levels, after resize + crop) and the cosine between the
    vectors of both paths, on the tiny fixture model (32 px) and the real-size random model.
 3. End-to-end images/s from files (decode overlapped with the model in a thread pool, one batch
@@ -30,6 +30,7 @@ from clipbridge.images import (
     ImageLimits,
     PreprocessSpec,
     center_crop,
+    draft_size,
     load_image,
     load_pixels,
     resize_shortest,
@@ -70,7 +71,8 @@ def photos(n: int) -> list[Path]:
 
 
 def resized(path: Path, size: int, fast: bool) -> np.ndarray:
-    img = load_image(str(path), 0, ImageLimits(), draft_size=2 * size if fast else None)
+    spec = PreprocessSpec(size=size, fast_decode=fast)
+    img = load_image(str(path), 0, ImageLimits(), draft_size=draft_size(spec))
     return np.asarray(center_crop(resize_shortest(img, size), size), dtype=np.int16)
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "check_image_input",
     "decode_image",
     "describe_input",
+    "draft_size",
     "load_image",
     "load_pixels",
     "preprocess",
@@ -330,9 +331,18 @@ def preprocess(img: Image.Image, spec: PreprocessSpec) -> np.ndarray:
     return to_pixel_array(img, spec.mean, spec.std)
 
 
+def draft_size(spec: PreprocessSpec) -> int | None:
+    """How far a JPEG may be shrunk while decoding: to the smallest DCT scale (1/2, 1/4, 1/8)
+    that still covers the model's size, or None for an exact full decode (the default).
+
+    The bicubic resize then always has at least ``size`` pixels to work from; see
+    benchmarks/README.md for the speed and pixel-difference figures.
+    """
+    return spec.size if spec.fast_decode else None
+
+
 def load_pixels(
     item: ImageInput, index: int, spec: PreprocessSpec, limits: ImageLimits
 ) -> np.ndarray:
     """Load, validate and preprocess one input."""
-    draft = 2 * spec.size if spec.fast_decode else None
-    return preprocess(load_image(item, index, limits, draft_size=draft), spec)
+    return preprocess(load_image(item, index, limits, draft_size=draft_size(spec)), spec)

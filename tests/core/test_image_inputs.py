@@ -167,3 +167,20 @@ def test_load_image_converts_modes(fixture_images):
         assert load_image(path, 0, limits).mode == "RGB"
     px = load_pixels(fixture_images[2], 0, PreprocessSpec(size=32), limits)
     assert px.shape == (3, 32, 32) and px.dtype == np.float32
+
+
+def test_fast_jpeg_decode_is_close_and_really_shrinks(tiny_model_path, tmp_path):
+    from clipbridge.images import draft_size
+
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 255, (150, 200, 3), dtype=np.uint8)
+    photo = Image.fromarray(noise).resize((1600, 1200), Image.Resampling.BICUBIC)
+    photo.save(tmp_path / "photo.jpg", quality=90)
+    spec = PreprocessSpec(size=32, fast_decode=True)
+    assert draft_size(spec) == 32 and draft_size(PreprocessSpec(size=32)) is None
+    small = load_image(tmp_path / "photo.jpg", 0, ImageLimits(), draft_size=draft_size(spec))
+    assert small.size == (200, 150)  # DCT scale 1/8: the smallest that still covers 32 px
+    exact = Embedder(tiny_model_path).embed_images([tmp_path / "photo.jpg"])
+    fast = Embedder(tiny_model_path, fast_image_decode=True).embed_images([tmp_path / "photo.jpg"])
+    assert float(exact[0] @ fast[0]) >= 0.999
+    assert not np.array_equal(exact, fast)

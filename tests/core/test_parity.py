@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -112,3 +114,42 @@ def test_bfloat16_on_cpu_is_close(tiny_model_path, fixture_texts, fixture_images
         assert b.dtype == np.float32
         cosines = np.sum(a * b, axis=1)  # both L2-normalized
         assert cosines.min() >= 0.99, cosines
+
+
+def test_bfloat16_compute_path_is_close(tiny_model_path, fixture_texts, fixture_images, expected):
+    """Native bf16 activations (what CPUs with bf16 GEMM and GPUs run) stay within 0.99 cosine."""
+    import torch
+
+    from clipbridge.images import ImageLimits, PreprocessSpec, load_pixels
+    from clipbridge.models.jina_clip import loader
+
+    loaded = loader._build(Path(tiny_model_path), torch.device("cpu"), torch.bfloat16)
+    loaded.model.set_compute_dtype(torch.bfloat16)
+    ids = Embedder(tiny_model_path, max_length=512).backend.tokenize(fixture_texts)
+    spec, limits = PreprocessSpec(size=32), ImageLimits()
+    pixels = torch.from_numpy(np.stack([load_pixels(p, 0, spec, limits) for p in fixture_images]))
+    with torch.inference_mode():
+        texts = [loaded.model.encode_text(torch.tensor([seq])).float()[0] for seq in ids]
+        images = loaded.model.encode_image(pixels.to(torch.bfloat16)).float()
+    assert texts[0].dtype == torch.float32
+    for got, want in (
+        (torch.stack(texts), expected["text_embeds"]),
+        (images, expected["image_embeds"]),
+    ):
+        got = torch.nn.functional.normalize(got, dim=1).numpy()
+        cosines = np.sum(got * want, axis=1)
+        assert cosines.min() >= 0.99, cosines
+
+
+def test_bfloat16_weights_compute_in_float32_without_native_kernels(tiny_model_path):
+    import torch
+
+    from clipbridge.models.jina_clip.loader import compute_dtype_for
+
+    emb = Embedder(tiny_model_path, dtype="bfloat16", device="cpu")
+    loaded = emb.backend.loaded
+    assert loaded.dtype == torch.bfloat16
+    assert next(loaded.model.parameters()).dtype == torch.bfloat16  # half the memory either way
+    assert loaded.compute_dtype == compute_dtype_for(torch.device("cpu"), torch.bfloat16)
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert loaded.compute_dtype == (torch.bfloat16 if native else torch.float32)
