@@ -7,9 +7,7 @@ forwards one whole batch to the core :class:`~clipbridge.Embedder`, built on fir
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,12 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model
 from clipbridge import Embedder, EmbedderConfig
 from clipbridge.config import API_KEY_ENV, BackendName
 from clipbridge.images import ImageInput
+from clipbridge.lazy import LazyEmbedder
 
 __all__ = ["ClipBridgeEmbeddings"]
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(EmbedderConfig)}
-# Building the Embedder may load a model; one build at a time, whichever instance asks.
-_BUILD_LOCK = threading.Lock()
 
 
 def _floats(vectors: np.ndarray) -> list[list[float]]:
@@ -90,7 +87,7 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
     image_workers: int = _DEFAULTS["image_workers"]
     fast_image_decode: bool = _DEFAULTS["fast_image_decode"]
 
-    _embedder: Embedder | None = PrivateAttr(default=None)
+    _embedder: LazyEmbedder = PrivateAttr(default_factory=LazyEmbedder)
 
     @model_validator(mode="after")
     def _check_config(self) -> ClipBridgeEmbeddings:
@@ -106,35 +103,17 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
 
     @property
     def embedder(self) -> Embedder:
-        """The core :class:`~clipbridge.Embedder`, built on first use (loads the model)."""
-        config = self.to_config()
-        embedder = self._embedder
-        if embedder is not None and embedder.config == config:
-            return embedder
-        with _BUILD_LOCK:
-            embedder = self._embedder
-            if embedder is None or embedder.config != config:
-                # First use, or a field changed since the last build (assignment, model_copy).
-                embedder = self._embedder = Embedder.from_config(config)
-        return embedder
+        """The core :class:`~clipbridge.Embedder`, built on first use (loads the model) and
+        rebuilt after a field changes."""
+        return self._embedder.get(self.to_config())
 
     async def _aembedder(self) -> Embedder:
         """:attr:`embedder` without blocking the event loop while a model loads."""
-        embedder = self._embedder
-        if embedder is not None and embedder.config == self.to_config():
-            return embedder
-        return await asyncio.to_thread(lambda: self.embedder)
+        return await self._embedder.aget(self.to_config())
 
     def close(self) -> None:
         """Release the backend (HTTP connections); the next call builds a new one."""
-        embedder, self._embedder = self._embedder, None
-        if embedder is not None:
-            embedder.close()
-
-    def __getstate__(self) -> dict[Any, Any]:
-        # Pickle without the Embedder (it holds the model); the copy builds its own on first use.
-        state = super().__getstate__()
-        return {**state, "__pydantic_private__": {"_embedder": None}}
+        self._embedder.close()
 
     # -- texts (documents and queries are embedded the same way) --------------------------------
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -8,9 +8,7 @@ core :class:`~clipbridge.Embedder`, which is built on first use and rebuilt afte
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +17,7 @@ import numpy as np
 from clipbridge import Embedder, EmbedderConfig
 from clipbridge.config import BackendName
 from clipbridge.images import ImageInput
+from clipbridge.lazy import LazyEmbedder
 from llama_index.core.base.embeddings.base import Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, model_validator
 from llama_index.core.embeddings import MultiModalEmbedding
@@ -30,8 +29,6 @@ FIELD_FOR_CONFIG: dict[str, str] = {"model": "model_name", "batch_size": "embed_
 """EmbedderConfig fields that LlamaIndex already names differently: config name -> field name."""
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(EmbedderConfig)}
-# Building the Embedder may load a model; one build at a time, whichever instance asks.
-_BUILD_LOCK = threading.Lock()
 
 
 def _floats(vectors: np.ndarray) -> list[list[float]]:
@@ -95,7 +92,7 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
     image_workers: int = _DEFAULTS["image_workers"]
     fast_image_decode: bool = _DEFAULTS["fast_image_decode"]
 
-    _embedder: Embedder | None = PrivateAttr(default=None)
+    _embedder: LazyEmbedder = PrivateAttr(default_factory=LazyEmbedder)
 
     @model_validator(mode="after")
     def _check_config(self) -> ClipBridgeEmbedding:
@@ -114,34 +111,16 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
 
     @property
     def embedder(self) -> Embedder:
-        """The core :class:`~clipbridge.Embedder`, built on first use (loads the model)."""
-        config = self.to_config()
-        embedder = self._embedder
-        if embedder is not None and embedder.config == config:
-            return embedder
-        with _BUILD_LOCK:
-            embedder = self._embedder
-            if embedder is None or embedder.config != config:
-                # A field changed since the last build: the old Embedder describes stale settings.
-                embedder = self._embedder = Embedder.from_config(config)
-        return embedder
+        """The core :class:`~clipbridge.Embedder`, built on first use (loads the model) and
+        rebuilt after a field changes."""
+        return self._embedder.get(self.to_config())
 
     async def _aembedder(self) -> Embedder:
         """:attr:`embedder` without blocking the event loop while a model loads."""
-        embedder = self._embedder
-        if embedder is not None and embedder.config == self.to_config():
-            return embedder
-        return await asyncio.to_thread(lambda: self.embedder)
+        return await self._embedder.aget(self.to_config())
 
     def to_payload(self) -> dict[str, Any]:
         return {**super().to_payload(), "backend": self.backend}
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickle a copy without the Embedder (it holds the model): the unpickled instance
-        # builds its own on first use.
-        clone = self.model_copy()
-        clone._embedder = None
-        return super(ClipBridgeEmbedding, clone).__getstate__()
 
     # -- texts and queries (jina-clip-v1 embeds both the same way) -------------------------------
     def _get_query_embedding(self, query: str) -> Embedding:

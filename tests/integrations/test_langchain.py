@@ -114,12 +114,12 @@ def test_bad_value_fails_at_construction() -> None:
 
 
 def test_model_is_loaded_lazily_once(model: ClipBridgeEmbeddings) -> None:
-    assert model._embedder is None
+    assert model._embedder.built is None
     first = model.embed_query("a dog")
-    built = model._embedder
+    built = model._embedder.built
     assert isinstance(built, Embedder)
     assert model.embed_query("a dog") == first
-    assert model._embedder is built
+    assert model._embedder.built is built
 
 
 def test_changed_field_rebuilds_the_embedder(model: ClipBridgeEmbeddings) -> None:
@@ -162,8 +162,8 @@ def test_api_key_is_never_shown_or_written(monkeypatch: pytest.MonkeyPatch) -> N
 def test_pickle_drops_the_model_keeps_the_settings(model: ClipBridgeEmbeddings) -> None:
     vector = model.embed_query("a dog")
     clone = pickle.loads(pickle.dumps(model))
-    assert model._embedder is not None  # the original keeps its model
-    assert clone._embedder is None
+    assert model._embedder.built is not None  # the original keeps its model
+    assert clone._embedder.built is None
     assert clone.to_config() == model.to_config()
     assert clone.embed_query("a dog") == vector
 

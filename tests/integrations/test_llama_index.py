@@ -353,7 +353,7 @@ def test_fields_mirror_embedder_config() -> None:
 
 def test_construction_validates_but_loads_nothing() -> None:
     model = ClipBridgeEmbedding(model_name="/no/such/folder")  # loads lazily: no error yet
-    assert model._embedder is None
+    assert model._embedder.built is None
     with pytest.raises(ValueError, match="device"):
         ClipBridgeEmbedding(device="tpu")
     with pytest.raises(ValueError, match="embed_batch_size"):
@@ -399,15 +399,15 @@ def test_api_key_is_never_serialized() -> None:
 
 def test_pickling_drops_the_model_and_rebuilds_it(model, core) -> None:
     before = model.get_text_embedding("a dog")  # builds the Embedder
-    assert model._embedder is not None
+    assert model._embedder.built is not None
     model.api_key = "kept-for-workers"
     blob = pickle.dumps(model)
     assert len(blob) < 10_000  # the model's weights are not in the pickle
     restored = pickle.loads(blob)
-    assert restored._embedder is None and restored.api_key == "kept-for-workers"
+    assert restored._embedder.built is None and restored.api_key == "kept-for-workers"
     assert restored.to_dict() == model.to_dict()
     assert restored.get_text_embedding("a dog") == before
-    assert model._embedder is not None  # pickling left the original alone
+    assert model._embedder.built is not None  # pickling left the original alone
 
 
 # -- docs -------------------------------------------------------------------------------------
