@@ -275,7 +275,8 @@ def decode_image(
         img.load()
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInputError(index, f"image data is truncated or corrupt: {exc}") from exc
-    return ImageOps.exif_transpose(img)
+    ImageOps.exif_transpose(img, in_place=True)  # our own decoded copy: no second full copy
+    return img
 
 
 def load_image(
@@ -294,7 +295,7 @@ def load_image(
             read_image_bytes(item, index, limits), index, limits, draft_size=draft_size
         )
     try:
-        return img.convert("RGB")
+        return img if img.mode == "RGB" else img.convert("RGB")
     except (OSError, ValueError) as exc:
         raise InvalidInputError(index, f"cannot convert image to RGB: {exc}") from exc
 
