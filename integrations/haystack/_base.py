@@ -7,6 +7,7 @@ The components' init parameters are the :class:`clipbridge.EmbedderConfig` field
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -71,6 +72,12 @@ class EmbedderComponent:
         self.warm_up()
         assert self._embedder is not None
         return self._embedder
+
+    async def _awarm_embedder(self) -> Embedder:
+        """:meth:`_warm_embedder` without blocking the event loop while a model loads."""
+        if self._embedder is None:
+            await asyncio.to_thread(self.warm_up)
+        return self._warm_embedder()
 
     def close(self) -> None:
         """Release the backend (HTTP connections); the next run warms up again."""

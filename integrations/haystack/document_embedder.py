@@ -134,7 +134,6 @@ class ClipBridgeDocumentEmbedder(EmbedderComponent):
         if not texts:
             return {"documents": []}
         with documents_named(documents):
-            vectors = await self._warm_embedder().aembed_texts(
-                texts, show_progress=self.progress_bar
-            )
+            embedder = await self._awarm_embedder()
+            vectors = await embedder.aembed_texts(texts, show_progress=self.progress_bar)
         return self._parse(documents, vectors)

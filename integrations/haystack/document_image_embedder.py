@@ -173,7 +173,6 @@ class ClipBridgeDocumentImageEmbedder(EmbedderComponent):
         if not images:
             return {"documents": []}
         with documents_named(documents):
-            vectors = await self._warm_embedder().aembed_images(
-                images, show_progress=self.progress_bar
-            )
+            embedder = await self._awarm_embedder()
+            vectors = await embedder.aembed_images(images, show_progress=self.progress_bar)
         return self._parse(documents, vectors)

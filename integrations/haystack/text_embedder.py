@@ -111,5 +111,6 @@ class ClipBridgeTextEmbedder(EmbedderComponent):
     async def run_async(self, text: str) -> dict[str, list[float]]:
         """Asynchronously embed one string; same input and output as :meth:`run`."""
         texts = self._prepare(text)
-        vectors = await self._warm_embedder().aembed_texts(texts, show_progress=self.progress_bar)
+        embedder = await self._awarm_embedder()
+        vectors = await embedder.aembed_texts(texts, show_progress=self.progress_bar)
         return self._parse(vectors)

@@ -150,3 +150,21 @@ def test_pipeline_round_trip(tiny_model_path):
     assert restored == pipeline
     assert isinstance(restored.get_component("embedder"), ClipBridgeTextEmbedder)
     assert restored.get_component("embedder").prefix == "q: "
+
+
+async def test_run_async_warms_up_off_the_event_loop(tiny_model_path, monkeypatch):
+    import threading
+
+    embedder = ClipBridgeTextEmbedder(model=tiny_model_path, progress_bar=False)
+    loop_thread = threading.current_thread()
+    threads = []
+    real = ClipBridgeTextEmbedder.warm_up
+
+    def recording(self):
+        threads.append(threading.current_thread())
+        real(self)
+
+    monkeypatch.setattr(ClipBridgeTextEmbedder, "warm_up", recording)
+    result = await embedder.run_async(text="a cat")
+    assert len(result["embedding"]) == 96
+    assert threads and threads[0] is not loop_thread
