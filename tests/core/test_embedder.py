@@ -104,3 +104,24 @@ def test_progress_bar(tiny_model_path, fixture_texts, capsys):
     assert "Embedding texts" in capsys.readouterr().err
     emb.embed_texts(fixture_texts, show_progress=False)
     assert "Embedding texts" not in capsys.readouterr().err
+
+
+def test_api_backend_never_imports_torch():
+    """Users of the API backend install no torch: nothing on that path may import it.
+
+    (Haystack itself imports torch when it is installed, so its adapter is not checked here.)
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from clipbridge import Embedder\n"
+        "import langchain_clipbridge, llama_index.embeddings.clipbridge\n"
+        "emb = Embedder('jina-clip-v1', backend='api', api_key='k')\n"
+        "assert emb.dimension == 768\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
