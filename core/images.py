@@ -39,6 +39,7 @@ __all__ = [
     "decode_image",
     "describe_input",
     "draft_size",
+    "encode_for_upload",
     "load_image",
     "load_pixels",
     "preprocess",
@@ -347,3 +348,29 @@ def load_pixels(
 ) -> np.ndarray:
     """Load, validate and preprocess one input."""
     return preprocess(load_image(item, index, limits, draft_size=draft_size(spec)), spec)
+
+
+def _png(img: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encode_for_upload(
+    item: ImageInput, index: int, spec: PreprocessSpec | None, limits: ImageLimits
+) -> bytes:
+    """The bytes to send a remote model for one input, after the same guards as every path.
+
+    With ``spec``, the image is cut to exactly what the model's preprocessing keeps
+    (shortest-side resize + centre crop to ``spec.size``) and sent as lossless PNG, so the
+    remote model sees the pixels a local one would and bills one tile. Without it, the original
+    encoded bytes are sent (a PIL image is encoded as PNG).
+    """
+    if spec is not None:
+        img = load_image(item, index, limits, draft_size=draft_size(spec))
+        return _png(center_crop(resize_shortest(img, spec.size), spec.size))
+    if isinstance(item, Image.Image):
+        return _png(load_image(item, index, limits))
+    data = read_image_bytes(item, index, limits)
+    decode_image(data, index, limits)
+    return data

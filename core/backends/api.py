@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import logging
 import threading
 import time
@@ -21,20 +20,11 @@ from dataclasses import dataclass
 
 import httpx
 import numpy as np
-from PIL import Image
 
 from .. import api_wire as wire
 from ..config import EmbedderConfig, api_model_name
 from ..errors import AuthenticationError, BackendError, InvalidInputError
-from ..images import (
-    ImageInput,
-    ImageLimits,
-    center_crop,
-    decode_image,
-    load_image,
-    read_image_bytes,
-    resize_shortest,
-)
+from ..images import ImageInput, ImageLimits, PreprocessSpec, encode_for_upload, load_image
 from ..pricing import estimate_tokens as _estimate_tokens
 from .base import Progress, no_progress
 
@@ -189,16 +179,12 @@ class ApiBackend:
             and image[:8].lower().startswith(_URL_PREFIXES)
         ):
             return image
-        if self.config.api_image_shrink:
-            size = self.image_size
-            draft = 2 * size if self.config.fast_image_decode else None
-            img = load_image(image, index, self.limits, draft_size=draft)
-            data = _png(center_crop(resize_shortest(img, size), size))
-        elif isinstance(image, Image.Image):
-            data = _png(load_image(image, index, self.limits))
-        else:
-            data = read_image_bytes(image, index, self.limits)
-            decode_image(data, index, self.limits)  # the same guards as every other path
+        spec = (
+            PreprocessSpec(size=self.image_size, fast_decode=self.config.fast_image_decode)
+            if self.config.api_image_shrink
+            else None
+        )
+        data = encode_for_upload(image, index, spec, self.limits)
         return base64.b64encode(data).decode("ascii")
 
     def _prepare(self, kind: str, inputs: Sequence, window: range) -> list[bytes]:
@@ -495,12 +481,6 @@ class ApiBackend:
         if aclient is not None:
             await aclient.aclose()
         self.close()
-
-
-def _png(img: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 async def _cancel(tasks: set[asyncio.Future]) -> None:

@@ -184,3 +184,20 @@ def test_fast_jpeg_decode_is_close_and_really_shrinks(tiny_model_path, tmp_path)
     fast = Embedder(tiny_model_path, fast_image_decode=True).embed_images([tmp_path / "photo.jpg"])
     assert float(exact[0] @ fast[0]) >= 0.999
     assert not np.array_equal(exact, fast)
+
+
+def test_upload_encoding_keeps_exactly_the_model_pixels(fixture_images):
+    from clipbridge.images import encode_for_upload
+
+    spec, limits = PreprocessSpec(size=32), ImageLimits()
+    for path in fixture_images:
+        shrunk = encode_for_upload(path, 0, spec, limits)
+        with Image.open(io.BytesIO(shrunk)) as img:
+            assert img.format == "PNG" and img.size == (32, 32)
+        np.testing.assert_array_equal(
+            load_pixels(shrunk, 0, spec, limits), load_pixels(path, 0, spec, limits)
+        )
+    original = fixture_images[1].read_bytes()
+    assert encode_for_upload(fixture_images[1], 0, None, limits) == original
+    with pytest.raises(InvalidInputError, match="not a recognized image format"):
+        encode_for_upload(b"not an image at all", 3, None, limits)
