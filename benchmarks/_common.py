@@ -161,6 +161,11 @@ def machine() -> dict[str, str]:
     return info
 
 
+def print_machine() -> None:
+    """One line naming the machine and versions, printed above a script's tables."""
+    print("\n" + "; ".join(f"{k}: {v}" for k, v in machine().items()))
+
+
 def print_table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
     """A Markdown table (paste-ready for benchmarks/README.md)."""
     print(f"\n### {title}\n")

@@ -142,7 +142,7 @@ def main() -> None:
             times[name] = min(times.get(name, float("inf")), c.timed(fn))
             print(f"{name}: {E2E_IMAGES / times[name]:.2f} images/s", flush=True)
 
-    print("\n" + "; ".join(f"{k}: {v}" for k, v in c.machine().items()))
+    c.print_machine()
     c.print_table(
         "12-MP JPEG -> 224 px model pixels (per photo, 1 thread of decode)",
         [

@@ -49,7 +49,7 @@ def main() -> None:
                 f"{cost / file_mb:.2f}x",
             )
         )
-    print("\n" + "; ".join(f"{k}: {v}" for k, v in c.machine().items()))
+    c.print_machine()
     c.print_table(
         "Loading the real-size checkpoint (fp32 safetensors file)",
         rows,

@@ -53,7 +53,7 @@ def main() -> None:
                 f"{res['peak_mb'] - res['loaded_mb']:.0f}",
             )
         )
-    print("\n" + "; ".join(f"{k}: {v}" for k, v in c.machine().items()))
+    c.print_machine()
     c.print_table(
         "One long text, fp32, 2 threads",
         rows,

@@ -75,7 +75,7 @@ def main() -> None:
                 f"{res['peak_mb'] - res['before_mb']:.0f}",
             )
         )
-    print("\n" + "; ".join(f"{k}: {v}" for k, v in c.machine().items()))
+    c.print_machine()
     c.print_table(
         "Images from files, tiny fixture model, batch 32, 2 decode workers",
         rows,

@@ -79,6 +79,16 @@ class _Collector:
         if self.failure is None:
             self.failure = (exc, batch)
 
+    def settle(self, batch: range, finished: Future | asyncio.Future) -> None:
+        """Record one finished request: its vectors, or its failure."""
+        try:
+            vectors = finished.result()
+        except BackendError as exc:
+            self.fail(batch, exc)
+        else:
+            if vectors is not None:
+                self.add(batch, vectors)
+
     def invalid(self, exc: InvalidInputError) -> InvalidInputError:
         return InvalidInputError(exc.index, exc.reason, partial=self.done)
 
@@ -325,13 +335,7 @@ class ApiBackend:
                 while pending:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
-                        try:
-                            vectors = future.result()
-                        except BackendError as exc:
-                            results.fail(futures[future], exc)
-                        else:
-                            if vectors is not None:
-                                results.add(futures[future], vectors)
+                        results.settle(futures[future], future)
                     if results.failure is not None:
                         for future in pending:
                             future.cancel()  # not started: never sent
@@ -412,13 +416,7 @@ class ApiBackend:
                         pending, return_when=asyncio.FIRST_COMPLETED
                     )
                     for task in finished:
-                        try:
-                            vectors = task.result()
-                        except BackendError as exc:
-                            results.fail(tasks[task], exc)
-                        else:
-                            if vectors is not None:
-                                results.add(tasks[task], vectors)
+                        results.settle(tasks[task], task)
             finally:
                 await _cancel(pending)
             if results.failure is not None:
