@@ -19,6 +19,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "tiny-jina-clip-v1"
 CACHE = Path(os.environ.get("CLIPBRIDGE_BENCH_DIR", "/tmp/clipbridge-bench"))
@@ -159,6 +161,13 @@ def machine() -> dict[str, str]:
     except ImportError:
         pass
     return info
+
+
+def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The smallest cosine between matching rows of ``a`` and ``b``."""
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return float((a * b).sum(axis=1).min())
 
 
 def print_machine() -> None:

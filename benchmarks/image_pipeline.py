@@ -76,12 +76,6 @@ def resized(path: Path, size: int, fast: bool) -> np.ndarray:
     return np.asarray(center_crop(resize_shortest(img, size), size), dtype=np.int16)
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return float((a * b).sum(axis=1).min())
-
-
 def main() -> None:
     c.set_threads(2)
     paths = photos(N_PHOTOS)
@@ -161,8 +155,8 @@ def main() -> None:
             for size, (m, p99, mx) in diffs.items()
         ]
         + [
-            ("cosine, tiny fixture model (32 px)", f"{cosine(tiny[True], tiny[False]):.5f}"),
-            ("cosine, real-size random model (224 px)", f"{cosine(*real_vecs.values()):.5f}"),
+            ("cosine, tiny fixture model (32 px)", f"{c.min_cosine(tiny[True], tiny[False]):.5f}"),
+            ("cosine, real-size random model (224 px)", f"{c.min_cosine(*real_vecs.values()):.5f}"),
         ],
         ("measure", "value (min cosine over photos)"),
     )

@@ -16,7 +16,6 @@ import random
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,12 +51,6 @@ def peer_model() -> torch.nn.Module:
     torch.manual_seed(0)
     cfg = CLIPConfig(vision_config=vision, projection_dim=512)
     return CLIPModel(cfg).eval()
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return float((a * b).sum(axis=1).min())
 
 
 def main() -> None:
@@ -139,7 +132,7 @@ def main() -> None:
             with torch.inference_mode():
                 secs = c.timed(lambda: bf16_model.model.encode_image(x))
                 native = bf16_model.model.encode_image(x).float().numpy()
-            native_cos = cosine(native, img32[:2])
+            native_cos = c.min_cosine(native, img32[:2])
             fp32_secs = best[("images/s", "ours fp32")] / N_IMAGES * 2
             native_note = f"{2 / secs:.2f} images/s = {fp32_secs / secs:.2f}x ours fp32"
         finally:
@@ -164,8 +157,8 @@ def main() -> None:
     ratio = best[("images/s", "peer fp32")] / best[("images/s", "ours fp32")]
     print(f"\nimages/s, ours fp32 / peer fp32: {ratio:.2f}x (best of {IMAGE_ROUNDS} rounds)")
     print(
-        f"cosine bf16 vs fp32 (min): images {cosine(img16, img32):.5f}, "
-        f"texts {cosine(txt16, txt32):.5f}"
+        f"cosine bf16 vs fp32 (min): images {c.min_cosine(img16, img32):.5f}, "
+        f"texts {c.min_cosine(txt16, txt32):.5f}"
     )
     print(f"bf16 activations too (native CPU bf16 kernels): {native_note}", end="")
     print("" if native_cos is None else f", cosine {native_cos:.5f}")
