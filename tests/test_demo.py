@@ -16,13 +16,13 @@ from PIL import Image
 
 from clipbridge import Embedder
 from clipbridge.cli import main
-from clipbridge.demo import (
+from clipbridge.demo.frameworks import ADAPTERS
+from clipbridge.demo.run import (
     DEFAULT_TEXT_TO_IMAGE,
     DEFAULT_TEXT_TO_TEXT,
     load_corpus,
     run_demo,
 )
-from clipbridge.demo_frameworks import ADAPTERS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "data"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 if TYPE_CHECKING:
-    from .demo import DemoItem, DemoRun, QueryResult
+    from .frameworks import DemoItem, DemoRun, QueryResult
 
 __all__ = ["render_html", "thumbnail_data_uri"]
 

@@ -11,13 +11,22 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ClipBridgeError
+from ..errors import ClipBridgeError
 
-__all__ = ["ADAPTERS", "FRAMEWORKS", "DemoItem", "Hit", "Job", "QueryResult", "check_framework"]
+__all__ = [
+    "ADAPTERS",
+    "FRAMEWORKS",
+    "DemoItem",
+    "DemoRun",
+    "Hit",
+    "Job",
+    "QueryResult",
+    "check_framework",
+]
 
 # framework -> (the adapter module, the pip extra that installs the framework)
 ADAPTERS = {
@@ -55,6 +64,21 @@ class QueryResult:
     query: str
     hits: list[Hit]
     seconds: float
+
+
+@dataclass
+class DemoRun:
+    """Everything the table and the HTML page show."""
+
+    framework: str
+    model: str
+    backend: str
+    device: str
+    dimension: int
+    items: list[DemoItem]
+    load_seconds: float
+    index_seconds: float = 0.0
+    results: list[QueryResult] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

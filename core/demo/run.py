@@ -1,10 +1,10 @@
 """``clipbridge demo``: index photos and captions in a real framework vector store and search them.
 
 The chosen framework builds its own index through the clipbridge adapter
-(:mod:`clipbridge.demo_frameworks`: LlamaIndex ``MultiModalVectorStoreIndex``, LangChain
+(:mod:`clipbridge.demo.frameworks`: LlamaIndex ``MultiModalVectorStoreIndex``, LangChain
 ``InMemoryVectorStore``, Haystack ``InMemoryDocumentStore``) and answers three kinds of query:
 text→image, image→image and text→text. The results are printed as a ranked table and written as
-an HTML page (:mod:`clipbridge.demo_html`).
+an HTML page (:mod:`clipbridge.demo.html`).
 
 Example::
 
@@ -13,17 +13,22 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import DEFAULT_MODEL
-from .demo_frameworks import FRAMEWORKS, DemoItem, Hit, Job, QueryResult, check_framework
-from .errors import ClipBridgeError, ModelLoadError
+from ..config import DEFAULT_MODEL
+from ..errors import ClipBridgeError, ModelLoadError
+from .frameworks import (
+    FRAMEWORKS,
+    DemoItem,
+    DemoRun,
+    Hit,
+    Job,
+    QueryResult,
+    check_framework,
+)
 
 __all__ = [
     "FRAMEWORKS",
@@ -31,8 +36,8 @@ __all__ = [
     "DemoRun",
     "Hit",
     "QueryResult",
-    "add_demo_parser",
     "find_images_folder",
+    "format_table",
     "load_corpus",
     "run_demo",
 ]
@@ -49,25 +54,10 @@ DEFAULT_TEXT_TO_TEXT = ("a hot drink", "old money", "looking into the eye")
 DEFAULT_TOP_K = 3
 
 
-@dataclass
-class DemoRun:
-    """Everything the table and the HTML page show."""
-
-    framework: str
-    model: str
-    backend: str
-    device: str
-    dimension: int
-    items: list[DemoItem]
-    load_seconds: float
-    index_seconds: float = 0.0
-    results: list[QueryResult] = field(default_factory=list)
-
-
 # -- corpus -----------------------------------------------------------------------------------
 def find_images_folder() -> Path | None:
     """``examples/data`` under the current folder, else next to the package in a source checkout."""
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
         folder = base / "examples" / "data"
         if folder.is_dir():
             return folder
@@ -113,7 +103,7 @@ def load_corpus(folder: Path) -> list[DemoItem]:
 # -- running ------------------------------------------------------------------------------------
 def _load_embedder(model: str, options: dict[str, Any]):
     """Load the model once up front (adapters share it): a clear error before any framework runs."""
-    from .embedder import Embedder
+    from ..embedder import Embedder
 
     try:
         return Embedder(model, **options)
@@ -198,70 +188,3 @@ def format_table(run: DemoRun) -> str:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    folder = args.images or find_images_folder()
-    if folder is None:
-        raise ClipBridgeError(
-            "no demo images found (examples/data); pass --images FOLDER with some .jpg/.png files"
-        )
-    items = load_corpus(Path(folder))
-    options: dict[str, Any] = {"backend": args.backend}
-    for name in ("device", "dtype", "base_url"):
-        if getattr(args, name, None) not in (None, "auto"):
-            options[name] = getattr(args, name)
-    run = run_demo(
-        args.framework,
-        items,
-        model=args.model,
-        options=options,
-        text_to_image=args.query or None,
-        image_queries=args.query_image or None,
-        text_to_text=args.query or None,
-        top_k=args.top_k,
-        progress=not args.no_progress,
-    )
-    from .demo_html import render_html
-
-    print(
-        f"clipbridge demo: {run.framework}, {run.model} ({run.backend}, {run.device}, "
-        f"{run.dimension}-d)"
-    )
-    print(
-        f"indexed {len(items)} images + {len(items)} captions in {run.index_seconds:.2f} s "
-        f"(model load {run.load_seconds:.2f} s)\n"
-    )
-    print(format_table(run))
-    args.out.write_text(render_html(run), encoding="utf-8")
-    print(f"\nwrote {args.out}")
-    return 0
-
-
-def add_demo_parser(subparsers: Any) -> None:
-    """Register ``clipbridge demo`` (called by :func:`clipbridge.cli.build_parser`)."""
-    from .cli import _add_model_options
-
-    demo = subparsers.add_parser(
-        "demo",
-        help="index example photos in a framework's vector store and search them",
-        description="Index photos and captions in a framework's vector store, run text->image, "
-        "image->image and text->text queries, print the ranked hits and write an HTML page.",
-    )
-    demo.add_argument("--framework", choices=tuple(FRAMEWORKS), default="llama-index")
-    _add_model_options(demo)
-    demo.add_argument("--images", type=Path, default=None, help="folder of images (+captions.json)")
-    demo.add_argument("--out", type=Path, default=Path("demo.html"), help="HTML page to write")
-    demo.add_argument("--query", action="append", default=[], help="text query (repeatable)")
-    demo.add_argument(
-        "--query-image", action="append", default=[], help="file name of an indexed image"
-    )
-    demo.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
-    demo.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    demo.set_defaults(func=_cmd_demo)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from .cli import main
-
-    sys.exit(main(["demo", *sys.argv[1:]]))

@@ -1,8 +1,9 @@
-"""The ``clipbridge`` command: ``embed``, ``info`` (and ``demo`` where installed)."""
+"""The ``clipbridge`` command: ``embed`` and ``info``; each app adds its own subcommand."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -10,36 +11,23 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
-from .errors import ClipBridgeError
+from ..errors import ClipBridgeError
+from .options import add_model_options, embedder_from_args
 
 __all__ = ["main"]
 
 Command = Callable[[argparse.Namespace], int]
 
-
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder")
-    parser.add_argument("--backend", choices=("local", "api"), default="local")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="auto")
-    parser.add_argument("--base-url", dest="base_url", default=None, help="API base URL")
-
-
-def _embedder(args: argparse.Namespace):
-    from .embedder import Embedder
-
-    fields = {"backend": args.backend, "device": args.device, "dtype": args.dtype}
-    if args.base_url:
-        fields["base_url"] = args.base_url
-    return Embedder(args.model, **fields)
+# The apps above the core, each a module with ``register(subparsers)`` adding its subcommand.
+# They import their heavy dependencies only when their command runs.
+APPS = ("clipbridge.demo.command",)
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
     if not args.text and not args.image:
         print("clipbridge embed: give at least one --text or --image", file=sys.stderr)
         return 2
-    emb = _embedder(args)
+    emb = embedder_from_args(args)
     parts, labels = [], []
     if args.text:
         parts.append(emb.embed_texts(args.text))
@@ -69,7 +57,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    emb = _embedder(args)
+    emb = embedder_from_args(args)
     info = {"model": emb.model, "backend": emb.config.backend, "dimension": emb.dimension}
     backend = emb.backend
     loaded = getattr(backend, "loaded", None)
@@ -90,20 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clipbridge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     embed = sub.add_parser("embed", help="embed texts and images")
-    _add_model_options(embed)
+    add_model_options(embed)
     embed.add_argument("--text", action="append", default=[], help="a text (repeatable)")
     embed.add_argument("--image", action="append", default=[], help="an image (repeatable)")
     embed.add_argument("--out", type=Path, default=None, help="file.npy or file.jsonl")
     embed.set_defaults(func=_cmd_embed)
     info = sub.add_parser("info", help="describe a model")
-    _add_model_options(info)
+    add_model_options(info)
     info.set_defaults(func=_cmd_info)
-    try:
-        from .demo import add_demo_parser
-    except ImportError:
-        pass
-    else:
-        add_demo_parser(sub)
+    for name in APPS:
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -1,0 +1,5 @@
+"""``python -m clipbridge.cli``."""
+
+from .main import main
+
+raise SystemExit(main())
