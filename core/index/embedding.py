@@ -1,0 +1,125 @@
+"""Embed a batch and record bad items instead of failing the batch.
+
+One bad file must not cost a bulk job its other rows. :func:`embed_or_record` calls the
+:class:`~clipbridge.Embedder`; when it raises :class:`~clipbridge.errors.InvalidInputError` it
+keeps the vectors already computed (``partial``), records the reason for the failing item and
+embeds only what is left, so no item reaches the model twice.
+
+Example::
+
+    result = embed_or_record(Embedder(), "image", ["a.jpg", "missing.jpg", "b.png"])
+    result.errors    # [None, "file not found: 'missing.jpg'", None]
+    result.vectors   # float32 (3, dim); the row of a failed item is all zeros: use ``errors``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..embedder import normalize_rows
+from ..errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from ..embedder import Embedder
+    from .sources import Item, Kind
+
+__all__ = ["Embedded", "PdfPage", "embed_items", "embed_or_record"]
+
+
+@dataclass(frozen=True, slots=True)
+class PdfPage:
+    """A page of a PDF file (1-based), rendered only when it is embedded."""
+
+    path: str
+    page: int
+
+
+@dataclass(slots=True)
+class Embedded:
+    """Vectors ``(n, dim)`` float32 and, per row, None or the reason the item failed."""
+
+    vectors: np.ndarray
+    errors: list[str | None]
+
+    @property
+    def failed(self) -> int:
+        return sum(e is not None for e in self.errors)
+
+
+def _render(page: PdfPage, index: int) -> Any:
+    from ..pdf import render_pdf_page
+
+    return render_pdf_page(page.path, page.page, index)
+
+
+def embed_or_record(
+    embedder: Embedder,
+    kind: Kind,
+    inputs: Sequence[Any],
+    errors: Sequence[str | None] | None = None,
+) -> Embedded:
+    """Embed ``inputs`` (texts, or images of any :data:`~clipbridge.ImageInput` or
+    :class:`PdfPage`); items that cannot be embedded get an error string instead of a vector.
+
+    :param errors: reasons already known per item (None where the item is fine); those items
+        are not sent to the model.
+    :raises ClipBridgeError: anything that is not about one item (backend down, model missing).
+    """
+    n = len(inputs)
+    errs: list[str | None] = list(errors) if errors is not None else [None] * n
+    vectors = np.zeros((n, embedder.dimension), dtype=np.float32)
+    ready: dict[int, Any] = {}
+    for i, item in enumerate(inputs):
+        if errs[i] is not None:
+            continue
+        if isinstance(item, PdfPage):
+            try:
+                item = _render(item, i)
+            except InvalidInputError as exc:
+                errs[i] = exc.reason
+                continue
+            except ImportError as exc:
+                errs[i] = str(exc)
+                continue
+        ready[i] = item
+    embed = embedder.embed_texts if kind == "text" else embedder.embed_images
+    pending = list(ready)
+    while pending:
+        try:
+            vectors[pending] = embed([ready[i] for i in pending])
+            break
+        except InvalidInputError as exc:
+            if not 0 <= exc.index < len(pending):
+                raise
+            done = sorted(j for j in exc.partial if j != exc.index)
+            if done:
+                rows = np.stack([exc.partial[j] for j in done]).astype(np.float32)
+                if embedder.config.normalize:
+                    rows = normalize_rows(rows)
+                vectors[[pending[j] for j in done]] = rows
+            errs[pending[exc.index]] = exc.reason
+            skip = {*done, exc.index}
+            pending = [p for j, p in enumerate(pending) if j not in skip]
+    return Embedded(vectors, errs)
+
+
+def embed_items(embedder: Embedder, items: Sequence[Item]) -> Embedded:
+    """:func:`embed_or_record` for listed items of one kind (texts or images/PDF pages)."""
+    if not items:
+        return Embedded(np.zeros((0, embedder.dimension), dtype=np.float32), [])
+    kind = items[0].kind
+    inputs: list[Any] = []
+    for item in items:
+        if item.kind != kind:
+            raise ValueError(f"embed_items takes one kind at a time: {item.id} is {item.kind}")
+        if kind == "text":
+            inputs.append(item.text if item.text is not None else "")
+        elif item.page is not None:
+            inputs.append(PdfPage(item.source, item.page))
+        else:
+            inputs.append(item.source)
+    return embed_or_record(embedder, kind, inputs, [item.error for item in items])

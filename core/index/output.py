@@ -1,0 +1,208 @@
+"""The Parquet file ``clipbridge index`` writes, in chunks that survive a killed run.
+
+Columns: ``id`` (string), ``source`` (string), ``kind`` (``image``/``text``), ``embedding``
+(``fixed_size_list<float32>[dim]``, null for a failed item) and ``error`` (null, or why the item
+failed). The schema metadata holds ``clipbridge.model``, ``clipbridge.dimension`` and
+``clipbridge.config`` (the :class:`~clipbridge.EmbedderConfig` as JSON, without the API key).
+
+While a run goes on, each chunk is a complete Parquet file in ``OUT.parts/`` (written to a
+temporary name, then renamed), so a killed run loses at most the chunk it was embedding. At the
+end the parts are appended to ``OUT`` (written next to it, then renamed) and removed. ``--resume``
+reads the ids of ``OUT`` and of the parts left by a killed run.
+
+Example::
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table("index.parquet")
+    dim = int(table.schema.metadata[b"clipbridge.dimension"])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ClipBridgeError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..config import EmbedderConfig
+    from .embedding import Embedded
+    from .sources import Item
+
+__all__ = [
+    "COLUMNS",
+    "ChunkWriter",
+    "build_table",
+    "done_ids",
+    "index_schema",
+    "parts_dir",
+    "read_metadata",
+]
+
+COLUMNS = ("id", "source", "kind", "embedding", "error")
+META_MODEL = b"clipbridge.model"
+META_DIMENSION = b"clipbridge.dimension"
+META_CONFIG = b"clipbridge.config"
+
+
+def _pa() -> Any:
+    try:
+        import pyarrow
+    except ImportError as exc:
+        raise ImportError(
+            "clipbridge index needs pyarrow: pip install 'clipbridge[index]'"
+        ) from exc
+    return pyarrow
+
+
+def index_schema(dimension: int, config: EmbedderConfig) -> pa.Schema:
+    """The output schema for vectors of ``dimension`` made with ``config``."""
+    pa = _pa()
+    fields = [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("embedding", pa.list_(pa.float32(), dimension)),
+        pa.field("error", pa.string()),
+    ]
+    metadata = {
+        META_MODEL: config.model.encode(),
+        META_DIMENSION: str(dimension).encode(),
+        META_CONFIG: json.dumps(config.to_dict(), sort_keys=True).encode(),
+    }
+    return pa.schema(fields, metadata=metadata)
+
+
+def embedding_array(vectors: np.ndarray, errors: Sequence[str | None]) -> pa.Array:
+    """A ``fixed_size_list<float32>`` array of the rows, null where an item failed."""
+    pa = _pa()
+    n, dim = vectors.shape
+    values = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    mask = pa.array([e is not None for e in errors], type=pa.bool_())
+    return pa.FixedSizeListArray.from_arrays(values, dim, mask=mask if n else None)
+
+
+def build_table(items: Sequence[Item], embedded: Embedded, schema: pa.Schema) -> pa.Table:
+    """The output rows of ``items`` and what :func:`embed_items` made of them."""
+    pa = _pa()
+    columns = [
+        pa.array([item.id for item in items], pa.string()),
+        pa.array([item.source for item in items], pa.string()),
+        pa.array([item.kind for item in items], pa.string()),
+        embedding_array(embedded.vectors, embedded.errors),
+        pa.array(embedded.errors, pa.string()),
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def parts_dir(out: Path) -> Path:
+    """Where a run keeps its finished chunks until it ends: ``OUT.parts/``."""
+    return out.with_name(out.name + ".parts")
+
+
+def _part_files(out: Path) -> list[Path]:
+    folder = parts_dir(out)
+    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """Model, dimension and config a file was written with."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    if META_MODEL not in meta:
+        raise ClipBridgeError(f"{path} was not written by clipbridge index (no metadata)")
+    return {
+        "model": meta[META_MODEL].decode(),
+        "dimension": int(meta[META_DIMENSION]),
+        "config": json.loads(meta[META_CONFIG]),
+    }
+
+
+def _written(out: Path) -> list[Path]:
+    return ([out] if out.is_file() else []) + _part_files(out)
+
+
+def done_ids(out: Path, schema: pa.Schema) -> set[str]:
+    """Ids already in ``OUT`` and its parts; a file made with another model is refused."""
+    import pyarrow.parquet as pq
+
+    ids: set[str] = set()
+    expected = (schema.metadata[META_MODEL].decode(), int(schema.metadata[META_DIMENSION]))
+    for path in _written(out):
+        meta = read_metadata(path)
+        if (meta["model"], meta["dimension"]) != expected:
+            raise ClipBridgeError(
+                f"cannot resume into {path}: it holds {meta['model']} vectors of dimension "
+                f"{meta['dimension']}, this run makes {expected[0]} of dimension {expected[1]}"
+            )
+        ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+    return ids
+
+
+def existing_output(out: Path) -> list[Path]:
+    """``OUT`` and its parts folder, where they exist."""
+    return [p for p in (out, parts_dir(out)) if p.exists()]
+
+
+class ChunkWriter:
+    """Writes each chunk as its own Parquet file in ``OUT.parts/``; :meth:`finish` joins them.
+
+    Example::
+
+        writer = ChunkWriter(Path("index.parquet"), schema)
+        writer.write(table)      # a complete file on disk once this returns
+        writer.finish()          # index.parquet holds every row, the parts are gone
+    """
+
+    def __init__(self, out: Path, schema: pa.Schema) -> None:
+        self.out = out
+        self.schema = schema
+        self.folder = parts_dir(out)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        existing = _part_files(out)
+        self._next = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
+
+    def write(self, table: pa.Table) -> None:
+        import pyarrow.parquet as pq
+
+        if table.num_rows == 0:
+            return
+        path = self.folder / f"part-{self._next:06d}.parquet"
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(table.select(list(COLUMNS)).cast(self.schema), tmp)
+        os.replace(tmp, path)
+        self._next += 1
+
+    def finish(self) -> int:
+        """Append every part to ``OUT`` (a new file, renamed into place); the row count."""
+        import pyarrow.parquet as pq
+
+        sources = _written(self.out)
+        tmp = self.out.with_name(self.out.name + ".tmp")
+        rows = 0
+        with pq.ParquetWriter(tmp, self.schema) as writer:
+            for table in _tables(sources):
+                writer.write_table(table.cast(self.schema))
+                rows += table.num_rows
+        os.replace(tmp, self.out)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return rows
+
+
+def _tables(paths: Iterable[Path]) -> Iterator[pa.Table]:
+    import pyarrow.parquet as pq
+
+    for path in paths:
+        file = pq.ParquetFile(path)
+        for group in range(file.num_row_groups):
+            yield file.read_row_group(group)

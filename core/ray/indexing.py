@@ -1,0 +1,147 @@
+"""The ``ray`` engine of ``clipbridge index``: the same chunks, embedded by Ray Data actors.
+
+:mod:`clipbridge.index.pipeline` lists the items and writes the Parquet file; this module only
+moves the embedding onto an actor pool (:class:`IndexBatches`, one Embedder per actor) and hands
+back Arrow tables of output rows, ``chunk_size`` rows at a time.
+
+Example::
+
+    from clipbridge.index import run_index
+    from clipbridge.ray.indexing import RayOptions
+
+    run_index(["photos/"], "photos.parquet", engine="ray",
+              ray=RayOptions(address="auto", concurrency=8, num_gpus=1))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from ..config import EmbedderConfig
+from ..index.embedding import embed_items
+from ..index.output import build_table
+from ..index.sources import Item
+from .cluster import connect
+from .dataset import EmbedderActor, _config_for_actors, compute_strategy
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["IndexBatches", "RayOptions", "ray_tables"]
+
+_ITEM_FIELDS = ("id", "source", "kind", "page", "text", "error")
+
+
+@dataclass(kw_only=True)
+class RayOptions:
+    """Where and how wide the ``ray`` engine runs.
+
+    ``address`` None starts a local Ray (2 CPUs, no dashboard, 127.0.0.1); ``"auto"`` or
+    ``"ray://host:10001"`` joins a cluster. ``concurrency`` None: one actor per GPU when
+    ``num_gpus`` > 0, else one per CPU the cluster has, less one left to the driver.
+    """
+
+    address: str | None = None
+    concurrency: int | tuple[int, int] | None = None
+    num_gpus: float = 0
+    num_cpus: float = 1
+    batch_size: int = 32
+    event_log: str | None = None
+
+
+class IndexBatches(EmbedderActor):
+    """``map_batches`` callable: item rows in, output rows (the index schema) out."""
+
+    def __init__(
+        self, config: dict[str, Any], *, schema: pa.Schema, event_log: str | None = None
+    ) -> None:
+        super().__init__(config, event_log)
+        self.schema = schema
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        from .dataset import log_event
+
+        rows = batch.to_pylist()
+        items = [Item(**{name: row[name] for name in _ITEM_FIELDS}) for row in rows]
+        # Files are read through the absolute path the driver saw; rows keep the source as given.
+        located = [replace(item, source=row["path"]) for item, row in zip(items, rows, strict=True)]
+        embedded = embed_items(self.embedder, located)
+        log_event(self.event_log, "batch", rows=len(items), failed=embedded.failed)
+        return build_table(items, embedded, self.schema)
+
+
+def _items_table(items: Sequence[Item]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "id": pa.array([i.id for i in items], pa.string()),
+            "source": pa.array([i.source for i in items], pa.string()),
+            "path": pa.array([_absolute(i.source) for i in items], pa.string()),
+            "kind": pa.array([i.kind for i in items], pa.string()),
+            "page": pa.array([i.page for i in items], pa.int32()),
+            "text": pa.array([i.text for i in items], pa.string()),
+            "error": pa.array([i.error for i in items], pa.string()),
+        }
+    )
+
+
+def _absolute(source: str) -> str:
+    return os.path.abspath(source)
+
+
+def default_concurrency(resources: dict[str, float], options: RayOptions) -> int:
+    """One actor per GPU share when actors take GPUs, else per CPU (one CPU kept free when the
+    cluster has more than two)."""
+    if options.num_gpus:
+        return max(1, int(resources.get("GPU", 0) // options.num_gpus))
+    cpus = resources.get("CPU", 1)
+    spare = cpus - 1 if cpus > 2 else cpus
+    return max(1, int(spare // max(options.num_cpus, 1e-9)))
+
+
+def ray_tables(
+    items: Sequence[Item],
+    schema: pa.Schema,
+    *,
+    config: EmbedderConfig,
+    chunk_size: int,
+    options: RayOptions,
+    extra: dict[str, Any] | None = None,
+) -> Iterator[pa.Table]:
+    """Embed ``items`` on Ray and yield output tables of up to ``chunk_size`` rows.
+
+    ``extra`` receives the cluster resources and the actor count used.
+    """
+    if not items:
+        return
+    ray = connect(options.address)
+    resources = ray.cluster_resources()
+    concurrency = options.concurrency or default_concurrency(resources, options)
+    if extra is not None:
+        extra.update(
+            cluster_resources={k: v for k, v in resources.items() if "node:" not in k},
+            actors=concurrency,
+        )
+    table = _items_table(items)
+    # Several blocks, so that every actor gets work; each block is cut into batches.
+    n_blocks = max(1, min(len(items), 4 * (concurrency if isinstance(concurrency, int) else 4)))
+    step = -(-len(items) // n_blocks)
+    blocks = [table.slice(start, step) for start in range(0, len(items), step)]
+    ds = ray.data.from_arrow(blocks).map_batches(
+        IndexBatches,
+        batch_format="pyarrow",
+        batch_size=options.batch_size,
+        compute=compute_strategy(concurrency),
+        num_gpus=options.num_gpus,
+        num_cpus=options.num_cpus,
+        fn_constructor_kwargs={
+            "config": _config_for_actors(config),
+            "schema": schema,
+            "event_log": options.event_log,
+        },
+    )
+    yield from ds.iter_batches(batch_format="pyarrow", batch_size=chunk_size)
