@@ -1,4 +1,4 @@
-"""``clipbridge index --engine ray`` on a local Ray: the same rows and vectors as the local engine."""
+"""``clipbridge index --engine ray`` on a local Ray: the same rows and vectors as locally."""
 
 from __future__ import annotations
 
