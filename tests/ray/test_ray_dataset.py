@@ -61,12 +61,13 @@ def test_paths_urls_and_a_missing_file_keep_their_rows(
     url = f"{static_server}/images/{fixture_images[1].name}"
     column = [str(fixture_images[0]), str(tmp_path / "missing.png"), url, str(fixture_images[2])]
     ds = ray_local.data.from_arrow(pa.table({"n": range(4), "image": column}))
-    out = embed_dataset(ds, column="image", config=EmbedderConfig(model=tiny_model_path))
+    config = EmbedderConfig(model=tiny_model_path, allow_private_urls=True)  # 127.0.0.1
+    out = embed_dataset(ds, column="image", config=config)
     rows = sorted(out.take_all(), key=lambda r: r["n"])
     assert [r["image"] for r in rows] == column
     assert rows[1]["embedding"] is None
     assert rows[1]["error"] == f"file not found: {str(tmp_path / 'missing.png')!r}"
-    expected = Embedder(tiny_model_path).embed_images(fixture_images[:3])
+    expected = Embedder(config=config).embed_images(fixture_images[:3])
     got = np.array([rows[i]["embedding"] for i in (0, 2, 3)], dtype=np.float32)
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
