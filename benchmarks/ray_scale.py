@@ -1,0 +1,160 @@
+"""Ray overhead: images/s of ``clipbridge index --engine local`` vs ``--engine ray`` on one node.
+
+Usage::
+
+    python benchmarks/ray_scale.py              # real-size random model, 192 images (~8 min)
+    BENCH_QUICK=1 python benchmarks/ray_scale.py   # tiny fixture model, 64 images (~1.5 min)
+
+Same files, same model, same machine, in one process, rounds interleaved (local, ray, local,
+ray, ...), best round kept. ``local`` is one Embedder with 2 torch threads in this process (the
+model already loaded: load seconds are shown apart); ``ray`` is a local Ray with 2 CPUs (started
+once, its start-up shown apart) and 2 actors of 1 CPU each (Ray sets 1 torch thread per actor);
+each ray round starts its actors and loads the model in each, as one ``clipbridge index --engine
+ray`` call does. The actors' event log gives the model loads per actor and the rows per actor.
+Goal: Ray overhead <= 20 % (ray images/s >= 0.8 x local images/s).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c
+
+IMAGES = 64 if c.QUICK else 192
+CHUNK = 16
+ROUNDS = 2 if c.QUICK else 3
+
+
+def make_images(folder: Path, count: int) -> None:
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        pixels = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"img_{i:04d}.jpg", quality=85)
+
+
+def main() -> None:
+    from clipbridge import Embedder
+    from clipbridge.index import run_index
+    from clipbridge.ray import RayOptions, connect
+
+    c.set_threads(2)
+    model = str(c.FIXTURE if c.QUICK else c.real_size_checkpoint())
+    work = Path(tempfile.mkdtemp(prefix="clipbridge-ray-scale-"))
+    try:
+        folder = work / "images"
+        folder.mkdir()
+        make_images(folder, IMAGES)
+
+        started = time.perf_counter()
+        embedder = Embedder(model)
+        load_s = time.perf_counter() - started
+        embedder.embed_images([next(folder.iterdir())])  # warm up
+
+        started = time.perf_counter()
+        ray = connect(num_cpus=2)
+        ray_init_s = time.perf_counter() - started
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        resources = {k: v for k, v in ray.cluster_resources().items() if "node:" not in k}
+
+        local_s, ray_s, logs = [], [], []
+        local_steady, ray_steady = [], []
+
+        def timed_run(engine: str, out: Path, **kw) -> tuple[float, float]:
+            """Wall seconds, and images/s after the first chunk arrived (start-up excluded)."""
+            marks: list[tuple[float, int]] = []
+            start = time.perf_counter()
+            summary = run_index(
+                [folder],
+                out,
+                embedder=embedder,
+                engine=engine,
+                chunk_size=CHUNK,
+                progress=False,
+                on_chunk=lambda t: marks.append((time.perf_counter(), t.num_rows)),
+                **kw,
+            )
+            assert summary.done == IMAGES, summary
+            first, last = marks[0][0], marks[-1][0]
+            rows_after = sum(n for _, n in marks[1:])
+            return time.perf_counter() - start, rows_after / (last - first) if last > first else 0.0
+
+        for round_ in range(ROUNDS):
+            wall, steady = timed_run("local", work / f"local-{round_}.parquet")
+            local_s.append(wall)
+            local_steady.append(steady)
+            log = work / f"events-{round_}.jsonl"
+            options = RayOptions(concurrency=2, batch_size=8, event_log=str(log))
+            wall, steady = timed_run("ray", work / f"ray-{round_}.parquet", ray_options=options)
+            ray_s.append(wall)
+            ray_steady.append(steady)
+            logs.append(log)
+            print(f"round {round_ + 1}: local {local_s[-1]:.2f} s, ray {ray_s[-1]:.2f} s")
+
+        import pyarrow.parquet as pq
+
+        a = pq.read_table(work / "local-0.parquet").sort_by("id")
+        b = pq.read_table(work / "ray-0.parquet").sort_by("id")
+        va = np.array(a.column("embedding").to_pylist(), np.float32)
+        vb = np.array(b.column("embedding").to_pylist(), np.float32)
+        max_diff = float(np.abs(va - vb).max())
+
+        import json
+        from collections import Counter
+
+        loads, rows, load_seconds = Counter(), Counter(), []
+        for line in logs[0].read_text().splitlines():
+            event = json.loads(line)
+            if event["event"] == "load":
+                loads[event["pid"]] += 1
+                load_seconds.append(event["seconds"])
+            else:
+                rows[event["pid"]] += event["rows"]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    best_local, best_ray = min(local_s), min(ray_s)
+    c.print_machine()
+    print(f"model: {'tiny fixture' if c.QUICK else 'real-size random jina-clip-v1'} ({model})")
+    print(f"ray cluster resources: {resources}")
+    print(f"ray.init: {ray_init_s:.1f} s (once per process, not counted below)")
+    print(f"local model load: {load_s:.2f} s (not counted below)")
+    c.print_table(
+        f"index {IMAGES} JPEGs 640x480, best of {ROUNDS} rounds (ratio: vs local)",
+        [
+            (
+                "local, 1 process, 2 threads",
+                f"{best_local:.2f}",
+                f"{IMAGES / best_local:.2f}",
+                "1.00x",
+            ),
+            (
+                "ray, 2 actors x 1 CPU (incl. actor start + model load)",
+                f"{best_ray:.2f}",
+                f"{IMAGES / best_ray:.2f}",
+                f"{best_local / best_ray:.2f}x",
+            ),
+        ],
+        ("engine", "seconds", "images/s", "ratio"),
+    )
+    print(f"\nrounds local: {', '.join(f'{s:.2f}' for s in local_s)} s")
+    print(f"rounds ray:   {', '.join(f'{s:.2f}' for s in ray_s)} s")
+    print(f"model loads per actor (round 1): {dict(loads)}; rows per actor: {dict(rows)}")
+    print(f"model load in the actors: {', '.join(f'{s:.2f}' for s in load_seconds)} s")
+    print(f"max |local - ray| over all vectors: {max_diff:.2e}")
+    overhead = best_ray / best_local - 1
+    steady = max(local_steady) / max(ray_steady) - 1
+    print(f"Ray overhead, whole run: {overhead * 100:+.0f} % (goal <= +20 %)")
+    print(f"Ray overhead, after the first chunk: {steady * 100:+.0f} % (goal <= +20 %)")
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
