@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,11 @@ def _cmd_index(args: argparse.Namespace) -> int:
             address=args.ray_address,
             concurrency=args.ray_concurrency,
             num_gpus=args.ray_num_gpus,
+            num_cpus=args.ray_num_cpus,
             batch_size=args.batch_size or 32,
         )
-    elif args.ray_address or args.ray_concurrency or args.ray_num_gpus:
-        print("clipbridge index: --ray-* options need --engine ray")
+    elif args.ray_address or args.ray_concurrency or args.ray_num_gpus or args.ray_num_cpus != 1:
+        print("clipbridge index: --ray-* options need --engine ray", file=sys.stderr)
         return 2
     embedder = embedder_from_args(args)
     if args.batch_size:
@@ -78,5 +80,6 @@ def register(subparsers: Any) -> None:
     index.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
     index.add_argument("--ray-concurrency", type=int, default=None, help="actors (one model each)")
     index.add_argument("--ray-num-gpus", type=float, default=0, help="GPUs per actor")
+    index.add_argument("--ray-num-cpus", type=float, default=1, help="CPUs per actor")
     index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     index.set_defaults(func=_cmd_index)

@@ -18,13 +18,14 @@ def ray_local() -> Iterator[Any]:
 
     from clipbridge.ray import connect
 
-    assert not ray.is_initialized()
+    started = not ray.is_initialized()  # a docs example run first may have started it
     connect(num_cpus=2)
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         yield ray
     finally:
-        ray.shutdown()
+        if started:
+            ray.shutdown()
 
 
 def read_events(path: Path) -> tuple[Counter, Counter]:
