@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,10 @@ def ray_local() -> Iterator[Any]:
     import ray
 
     from clipbridge.ray import connect
+
+    # The machine is shared: Ray's own OOM killer looks at the whole node's memory and would kill
+    # our small workers for what other processes use. The kernel's limits still hold.
+    os.environ.setdefault("RAY_memory_monitor_refresh_ms", "0")
 
     started = not ray.is_initialized()  # a docs example run first may have started it
     connect(num_cpus=2)

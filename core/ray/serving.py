@@ -1,0 +1,123 @@
+"""`clipbridge serve --ray`: the FastAPI app of ``clipbridge serve`` as a Ray Serve deployment.
+
+Each replica builds its own app with :func:`clipbridge.serve.create_app` (the builder runs on the
+replica, so nothing heavy is pickled): one model per replica, its own dynamic batcher, and the same
+endpoints, API keys and limits as ``clipbridge serve``. Ray Serve's proxy spreads requests over
+the replicas; ``num_replicas`` or an autoscaling config sets how many there are.
+
+Example::
+
+    from clipbridge import EmbedderConfig
+    from clipbridge.ray.serving import RayServeOptions, serve_on_ray
+    from clipbridge.serve import ServeSettings
+
+    settings = ServeSettings(config=EmbedderConfig(model="jinaai/jina-clip-v1"))
+    url = serve_on_ray(settings, RayServeOptions(replicas=2, num_gpus=1, port=8080))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .cluster import connect
+
+if TYPE_CHECKING:
+    from ..serve.settings import ServeSettings
+
+__all__ = ["APP_NAME", "RayServeOptions", "build_application", "serve_on_ray"]
+
+APP_NAME = "clipbridge"
+
+
+@dataclass(kw_only=True)
+class RayServeOptions:
+    """How many replicas, what each gets, and where Ray Serve's HTTP proxy listens.
+
+    ``autoscaling`` is passed to Ray Serve as ``autoscaling_config`` (``min_replicas``,
+    ``max_replicas``, ``target_ongoing_requests``, ...); when set, ``replicas`` is the initial
+    count.
+    """
+
+    replicas: int = 1
+    num_gpus: float = 0
+    num_cpus: float = 1
+    autoscaling: dict[str, Any] | None = None
+    max_ongoing_requests: int | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    address: str | None = None
+    route_prefix: str = "/"
+    extra: dict[str, Any] = field(default_factory=dict)  # more serve.deployment() options
+
+    def deployment_options(self) -> dict[str, Any]:
+        """The keyword arguments for ``serve.deployment``."""
+        if self.replicas < 1:
+            raise ValueError(f"replicas must be >= 1, not {self.replicas}")
+        options: dict[str, Any] = {
+            "ray_actor_options": {"num_gpus": self.num_gpus, "num_cpus": self.num_cpus},
+            **self.extra,
+        }
+        if self.autoscaling:
+            autoscaling = dict(self.autoscaling)
+            autoscaling.setdefault("initial_replicas", self.replicas)
+            options["autoscaling_config"] = autoscaling
+        else:
+            options["num_replicas"] = self.replicas
+        if self.max_ongoing_requests is not None:
+            options["max_ongoing_requests"] = self.max_ongoing_requests
+        return options
+
+
+def _app_builder(settings: ServeSettings) -> Callable[[], Any]:
+    """A function that builds the app; Ray Serve calls it on each replica."""
+
+    def build() -> Any:
+        from ..serve import create_app
+
+        return create_app(settings)
+
+    return build
+
+
+def build_application(settings: ServeSettings, options: RayServeOptions) -> Any:
+    """The bound Ray Serve application (``serve.run`` it, or put it in a Serve config)."""
+    connect(options.address)
+    from ray import serve
+
+    ingress = serve.ingress(_app_builder(settings))()
+    deployment = serve.deployment(ingress, name="ClipBridgeServe", **options.deployment_options())
+    return deployment.bind()
+
+
+def serve_on_ray(
+    settings: ServeSettings, options: RayServeOptions, *, blocking: bool = False
+) -> str:
+    """Deploy the app on Ray Serve; returns the base URL once every replica is ready.
+
+    ``blocking`` keeps this process in the foreground until interrupted (the CLI's way).
+    """
+    ray = connect(options.address)
+    from ray import serve
+
+    serve.start(http_options={"host": options.host, "port": options.port})
+    app = build_application(settings, options)
+    serve.run(app, name=APP_NAME, route_prefix=options.route_prefix, blocking=False)
+    host = options.host if options.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    url = f"http://{host}:{options.port}{options.route_prefix.rstrip('/')}"
+    if blocking:
+        try:
+            serve_forever(ray)
+        finally:
+            serve.shutdown()
+    return url
+
+
+def serve_forever(ray: Any) -> None:
+    """Sleep until Ctrl-C."""
+    import time
+
+    del ray
+    while True:
+        time.sleep(3600)
