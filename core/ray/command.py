@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
 __all__ = ["register"]
@@ -46,21 +47,20 @@ def _wrap(plain: Any) -> Any:
         if warning:
             print(warning, file=sys.stderr, flush=True)
         options = _options_from_args(args)
-        url = serve_on_ray(settings, options, blocking=False)
+        url = serve_on_ray(settings, options)
         print(
             f"clipbridge serve --ray: ready at {url}/v1/embeddings, model {settings.model_name}, "
             f"{options.replicas} replica(s), {options.num_gpus} GPU each",
             flush=True,
         )
-        from .serving import serve_forever
+        from ray import serve
 
         try:
-            serve_forever(None)
+            while True:  # the replicas serve; this process only keeps the deployment up
+                time.sleep(3600)
         except KeyboardInterrupt:
             pass
         finally:
-            from ray import serve
-
             serve.shutdown()
         return 0
 

@@ -91,33 +91,17 @@ def build_application(settings: ServeSettings, options: RayServeOptions) -> Any:
     return deployment.bind()
 
 
-def serve_on_ray(
-    settings: ServeSettings, options: RayServeOptions, *, blocking: bool = False
-) -> str:
-    """Deploy the app on Ray Serve; returns the base URL once every replica is ready.
+def serve_on_ray(settings: ServeSettings, options: RayServeOptions) -> str:
+    """Deploy the app on Ray Serve and return its base URL once every replica is ready.
 
-    ``blocking`` keeps this process in the foreground until interrupted (the CLI's way).
+    The deployment lives in the Ray cluster: ``ray.serve.shutdown()`` (or the end of a local
+    Ray) removes it.
     """
-    ray = connect(options.address)
+    connect(options.address)
     from ray import serve
 
     serve.start(http_options={"host": options.host, "port": options.port})
     app = build_application(settings, options)
     serve.run(app, name=APP_NAME, route_prefix=options.route_prefix, blocking=False)
     host = options.host if options.host not in ("0.0.0.0", "::") else "127.0.0.1"
-    url = f"http://{host}:{options.port}{options.route_prefix.rstrip('/')}"
-    if blocking:
-        try:
-            serve_forever(ray)
-        finally:
-            serve.shutdown()
-    return url
-
-
-def serve_forever(ray: Any) -> None:
-    """Sleep until Ctrl-C."""
-    import time
-
-    del ray
-    while True:
-        time.sleep(3600)
+    return f"http://{host}:{options.port}{options.route_prefix.rstrip('/')}"
