@@ -220,12 +220,12 @@ def _duplicates_stay_identical(emb, calls: int, tmp_path) -> None:
         np.testing.assert_allclose(vecs, np.tile(expected, (4, 1)), atol=1e-6)
 
 
-def test_same_lazy_image_or_file_twice_local(tiny_model_path, tmp_path):
+def test_same_lazy_image_or_file_twice_local(tiny_model_path, tmp_path, one_torch_thread):
     with Embedder(tiny_model_path, image_workers=4) as emb:
         _duplicates_stay_identical(emb, 1000, tmp_path)
 
 
-def test_same_lazy_image_or_file_twice_api(api_server, tmp_path):
+def test_same_lazy_image_or_file_twice_api(api_server, tmp_path, one_torch_thread):
     with Embedder(**api_server.embedder_kwargs(image_workers=4, image_size=32)) as emb:
         _duplicates_stay_identical(emb, 1000, tmp_path)
 
