@@ -80,7 +80,7 @@ def _strip(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
-@pytest.mark.parametrize("size", [(3, 900), (900, 3), (1, 400), (7, 2000), (40, 8000)])
+@pytest.mark.parametrize("size", [(3, 900), (900, 3), (1, 400), (7, 2000), (20, 3000)])
 def test_strip_matches_full_resize_within_two_levels(size):
     # Where the full shortest-side resize is still affordable, the bounded path agrees with it.
     img = _strip(*size)
