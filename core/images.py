@@ -160,11 +160,13 @@ def _object_lock(item: object) -> threading.Lock:
 
 @dataclass(frozen=True, kw_only=True)
 class ImageLimits:
-    """Guards applied to every image: bytes read, decoded pixels, URL fetch timeout."""
+    """Guards applied to every image: bytes read, decoded pixels, URL fetch deadline and
+    whether URLs may reach private addresses (see :mod:`clipbridge.fetch`)."""
 
     max_pixels: int = 89_478_485
     max_bytes: int = 50 * 1024 * 1024
     fetch_timeout: float = 30.0
+    allow_private_urls: bool = False
 
     @classmethod
     def from_config(cls, config: Any) -> ImageLimits:
@@ -172,6 +174,7 @@ class ImageLimits:
             max_pixels=config.max_image_pixels,
             max_bytes=config.max_image_bytes,
             fetch_timeout=config.image_fetch_timeout,
+            allow_private_urls=config.allow_private_urls,
         )
 
 
@@ -268,41 +271,15 @@ def _read_data_uri(uri: str, index: int, limits: ImageLimits) -> bytes:
 
 
 def _fetch_url(url: str, index: int, limits: ImageLimits) -> bytes:
-    import httpx
+    from .fetch import fetch_image_bytes  # the network guard lives in one place
 
-    try:
-        with (
-            httpx.Client(timeout=limits.fetch_timeout, follow_redirects=True) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code >= 400:
-                raise InvalidInputError(
-                    index, f"GET {url} answered HTTP {response.status_code}, not an image"
-                )
-            ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype.startswith("text/"):
-                raise InvalidInputError(
-                    index, f"GET {url} returned {ctype}, not an image (is the URL a web page?)"
-                )
-            declared = int(response.headers.get("content-length") or 0)
-            if declared > limits.max_bytes:
-                raise InvalidInputError(
-                    index, f"{url} is {declared} bytes, above max_image_bytes={limits.max_bytes}"
-                )
-            chunks: list[bytes] = []
-            total = 0
-            for chunk in response.iter_bytes():
-                total += len(chunk)
-                if total > limits.max_bytes:
-                    raise InvalidInputError(
-                        index, f"{url} is above max_image_bytes={limits.max_bytes}"
-                    )
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx.HTTPError as exc:
-        raise InvalidInputError(
-            index, f"could not fetch {url}: {type(exc).__name__}: {exc}"
-        ) from exc
+    return fetch_image_bytes(
+        url,
+        timeout=limits.fetch_timeout,
+        max_bytes=limits.max_bytes,
+        allow_private=limits.allow_private_urls,
+        index=index,
+    )
 
 
 @_one_input
