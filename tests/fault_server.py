@@ -95,8 +95,7 @@ def drip(
 
     def respond(handler: Any, server: FaultServer) -> None:
         head = (
-            f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode()
         if not headers_too:
             handler.wfile.write(head)
@@ -111,8 +110,11 @@ def drip(
     return respond
 
 
-def endless(chunk: bytes, *, ctype: str = "application/json", prefix: bytes = b"") -> Respond:
-    """Answer 200 with a chunked body that never ends (until the client hangs up)."""
+def endless(
+    chunk: bytes, *, ctype: str = "application/json", prefix: bytes = b"", total: int = 0
+) -> Respond:
+    """Answer 200 with a chunked body that goes on until the client hangs up (or ``total``
+    bytes, then ends properly)."""
 
     def respond(handler: Any, server: FaultServer) -> None:
         handler.send_response(200)
@@ -122,9 +124,13 @@ def endless(chunk: bytes, *, ctype: str = "application/json", prefix: bytes = b"
         frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
         if prefix:
             handler.wfile.write(f"{len(prefix):x}\r\n".encode() + prefix + b"\r\n")
-        deadline = time.monotonic() + 60
+        deadline, sent = time.monotonic() + 60, 0
         while not server.stop.is_set() and time.monotonic() < deadline:
+            if total and sent >= total:
+                handler.wfile.write(b"0\r\n\r\n")
+                return
             handler.wfile.write(frame)
+            sent += len(chunk)
 
     return respond
 
