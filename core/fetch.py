@@ -233,10 +233,19 @@ def address_block_reason(address: str) -> str | None:
     return None
 
 
+def _shown_ip(address: str) -> str:
+    """An address in its usual spelling (``::ffff:127.0.0.1``, not ``::ffff:7f00:1``)."""
+    address, _, zone = address.partition("%")
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return f"::ffff:{ip.ipv4_mapped}"
+    return str(ip) + (f"%{zone}" if zone else "")
+
+
 def _resolve(host: str, port: int, timeout: float) -> list[str]:
     """Every address ``host`` resolves to, within ``timeout`` seconds."""
     try:
-        return [str(ipaddress.ip_address(host.split("%", 1)[0]))]  # a literal address
+        return [_shown_ip(host)]  # a literal address
     except ValueError:
         pass
     global _resolver
@@ -247,7 +256,7 @@ def _resolve(host: str, port: int, timeout: float) -> list[str]:
         infos = future.result(timeout=max(timeout, 0.0))
     except FutureTimeout:
         raise TimeoutError(f"resolving {host!r} took longer than the deadline") from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    addresses = list(dict.fromkeys(_shown_ip(str(info[4][0])) for info in infos))
     if not addresses:
         raise OSError(f"{host!r} resolves to no address")
     return addresses

@@ -72,7 +72,7 @@ def test_address_block_reason(address, reason):
     ("url", "address"),
     [
         ("http://127.0.0.1:9/a.png", "127.0.0.1"),
-        ("http://localhost:9/a.png", "127.0.0.1"),  # checked after DNS, not by name
+        ("http://127.1:9/a.png", "127.0.0.1"),  # short form
         ("https://169.254.169.254/latest/meta-data", "169.254.169.254"),
         ("http://[::1]:9/a.png", "::1"),
         ("http://[::ffff:127.0.0.1]:9/a.png", "::ffff:127.0.0.1"),
@@ -85,9 +85,14 @@ def test_private_hosts_are_refused_before_connecting(url, address):
         fetch_image_bytes(url, timeout=5, max_bytes=100, index=3)
     assert info.value.index == 3
     assert "set allow_private_urls=True to allow" in info.value.reason
-    assert address in info.value.reason or "::1" in info.value.reason
+    assert f"resolves to private address {address} (" in info.value.reason
     with pytest.raises(InvalidInputError, match="private address"):
         check_url(url)
+
+
+def test_host_names_are_checked_after_resolving():
+    with pytest.raises(InvalidInputError, match=r"localhost:9/a\.png resolves to private address"):
+        fetch_image_bytes("http://localhost:9/a.png", timeout=5, max_bytes=100)
 
 
 @pytest.mark.parametrize("url", ["ftp://example.org/a.png", "file:///etc/passwd", "gopher://x/"])
