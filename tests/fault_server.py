@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import http.server
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -20,13 +21,21 @@ Respond = Callable[["http.server.BaseHTTPRequestHandler", "FaultServer"], None]
 
 
 class FaultServer:
-    """A threaded HTTP/1.1 server on ``host`` (127.0.0.1 by default) calling ``respond``.
+    """A threaded HTTP/1.1 server on ``host`` (127.0.0.1 by default) calling ``respond``;
+    HTTPS with ``tls`` (a server-side ``ssl.SSLContext``).
 
     ``requests`` records ``(method, path, headers, body)`` of every request; ``stop`` is set on
     close so endless responders end.
     """
 
-    def __init__(self, respond: Respond, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        respond: Respond,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.respond = respond
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.stop = threading.Event()
@@ -51,6 +60,9 @@ class FaultServer:
 
         self._httpd = http.server.ThreadingHTTPServer((host, port), Handler)
         self._httpd.daemon_threads = True
+        self.scheme = "https" if tls else "http"
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -62,7 +74,7 @@ class FaultServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self._httpd.server_address[0]}:{self.port}"
+        return f"{self.scheme}://{self._httpd.server_address[0]}:{self.port}"
 
     def close(self) -> None:
         self.stop.set()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
+from pathlib import Path
 
 import pytest
 from fault_server import FaultServer, drip, endless, redirect, send
@@ -161,6 +163,38 @@ def test_the_checked_address_is_the_one_connected_to(public_127_0_0_1, monkeypat
             data = fetch(f"http://rebind.test:{checked.port}/a.png", allow_private=False)
         assert data == PNG and other.requests == []
         assert checked.requests[0][2]["Host"] == f"rebind.test:{checked.port}"
+
+
+TLS = Path(__file__).parent.parent / "fixtures" / "tls"
+
+
+@pytest.fixture
+def names_for_127_0_0_1(monkeypatch):
+    """``images.test`` and ``other.test`` resolve to 127.0.0.1 (and only in this process)."""
+    real = socket.getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        if host in ("images.test", "other.test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+
+
+def test_https_keeps_the_host_name_for_sni_and_certificate(public_127_0_0_1, names_for_127_0_0_1):
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(TLS / "images.test.crt", TLS / "images.test.key")
+    seen_sni = []
+    server_tls.sni_callback = lambda sock, name, ctx: seen_sni.append(name)
+    trust = ssl.create_default_context(cafile=str(TLS / "images.test.crt"))
+    with FaultServer(send(200, PNG), tls=server_tls) as server:
+        url = f"https://images.test:{server.port}/a.png"
+        assert fetch(url, allow_private=False, verify=trust) == PNG
+        assert seen_sni == ["images.test"]
+        assert server.requests[0][2]["Host"] == f"images.test:{server.port}"
+        # The certificate is checked against the name, not the pinned address.
+        with pytest.raises(InvalidInputError, match=r"could not fetch.*CERTIFICATE_VERIFY_FAILED"):
+            fetch(f"https://other.test:{server.port}/a.png", allow_private=False, verify=trust)
 
 
 # -- time and bytes ---------------------------------------------------------------------------
