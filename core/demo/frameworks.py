@@ -110,7 +110,7 @@ class Job:
 def _missing(framework: str, exc: ImportError) -> ClipBridgeError:
     return ClipBridgeError(
         f"the {framework} demo needs {exc.name or 'more packages'}: "
-        f"pip install 'clipbridge[{ADAPTERS[framework][1]}]' (or choose another --framework)"
+        f'pip install "clipbridge[{ADAPTERS[framework][1]}]" (or choose another --framework)'
     )
 
 
