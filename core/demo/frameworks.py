@@ -108,9 +108,10 @@ class Job:
 
 
 def _missing(framework: str, exc: ImportError) -> ClipBridgeError:
+    extra = ADAPTERS[framework][1]
     return ClipBridgeError(
-        f"the {framework} demo needs {exc.name or 'more packages'}: "
-        f'pip install "clipbridge[{ADAPTERS[framework][1]}]" (or choose another --framework)'
+        f"the {framework} demo needs the {extra} extra ({exc.name or 'a package'} is missing): "
+        f'pip install "clipbridge[{extra}]" (or choose another --framework)'
     )
 
 
