@@ -163,3 +163,29 @@ def test_relative_links_between_doc_pages_resolve():
         for target in re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", text):
             if "://" not in target:
                 assert (path.parent / target).is_file(), f"{path.name} links to missing {target}"
+
+
+def test_readme_test_command_is_what_ci_runs():
+    """The README's test command and .ci/run are the same steps, in the same order."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("Run the tests") :]
+    command = _bash_blocks_in(section)[0].strip()
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    steps = [line for line in ci if line and not line.startswith(("#", "set ", "cd "))]
+    assert command.split(" && ") == steps
+
+
+def _bash_blocks_in(text: str) -> list[str]:
+    return re.findall(r"^```bash\n(.*?)^```$", text, re.M | re.S)
+
+
+def test_install_instructions_say_what_is_true():
+    """Not on an index: install from a checkout or a wheel; CPU torch from PyTorch's own index."""
+    for name in ("README.md", "docs/quickstart.md"):
+        text = (ROOT / name).read_text(encoding="utf-8")
+        commands = "\n".join(_bash_blocks_in(text))
+        assert not re.search(r"pip install \"?clipbridge\b", commands), name
+        assert 'pip install ".[all]"' in commands, name
+        cpu = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+        assert cpu in commands, name
+        assert "python -m build --wheel" in text, name
