@@ -156,7 +156,7 @@ def add_verbose_option(parser: argparse.ArgumentParser, *, top_level: bool = Fal
         "--verbose",
         action="store_true",
         default=False if top_level else argparse.SUPPRESS,
-        help="also show the INFO messages of clipbridge, such as API retries (default: warnings only)",
+        help="also show clipbridge's INFO messages, such as API retries (default: warnings only)",
     )
 
 
