@@ -18,7 +18,8 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -160,29 +161,26 @@ def add_verbose_option(parser: argparse.ArgumentParser, *, top_level: bool = Fal
     )
 
 
-class verbose_logging:
-    """Send the ``clipbridge`` logger's records to stderr (INFO when verbose, else WARNING).
+@contextmanager
+def verbose_logging(verbose: bool) -> Iterator[None]:
+    """Show the ``clipbridge`` logger's records on stderr: INFO when ``verbose``, else WARNING.
 
-    The handler and level are removed again on exit, so ``main()`` can run many times in one
-    process (tests) without stacking handlers.
+    The handler and level are put back on exit, so ``main()`` can run many times in one process
+    (tests) without stacking handlers.
     """
-
-    def __init__(self, verbose: bool, stream=None) -> None:
-        self.level = logging.INFO if verbose else logging.WARNING
-        self.handler = logging.StreamHandler(stream or sys.stderr)
-        self.handler.setFormatter(logging.Formatter("clipbridge: %(message)s"))
-        self.handler.setLevel(self.level)
-        self.logger = logging.getLogger("clipbridge")
-
-    def __enter__(self) -> verbose_logging:
-        self.previous = self.logger.level
-        self.logger.setLevel(self.level)
-        self.logger.addHandler(self.handler)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.logger.removeHandler(self.handler)
-        self.logger.setLevel(self.previous)
+    logger = logging.getLogger("clipbridge")
+    level = logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("clipbridge: %(message)s"))
+    handler.setLevel(level)
+    previous = logger.level
+    logger.setLevel(level)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 def embedder_from_args(args: argparse.Namespace) -> Embedder:

@@ -15,8 +15,7 @@ from api_server import Fault
 
 import clipbridge
 from clipbridge import Embedder
-from clipbridge.cli import main
-from clipbridge.cli.main import build_parser
+from clipbridge.cli import build_parser, main
 
 
 def _exit_code(argv: list[str]) -> int:
@@ -209,7 +208,7 @@ def test_verbose_shows_info_logs_default_shows_warnings_only(monkeypatch, capsys
         logging.getLogger("clipbridge.api").warning("something to know")
         return 0
 
-    monkeypatch.setattr("clipbridge.cli.main._cmd_info", command)
+    monkeypatch.setattr(sys.modules["clipbridge.cli.main"], "_cmd_info", command)
     for argv, shown in (
         (["info"], ["clipbridge: something to know"]),
         (["info", "-v"], ["clipbridge: retry 1 in 0.50s", "clipbridge: something to know"]),
@@ -231,6 +230,16 @@ def test_verbose_shows_api_retries(api_server, monkeypatch, capsys):
 
 
 # -- help and version -----------------------------------------------------------------------------
+def test_main_stays_the_function_after_the_submodule_is_imported():
+    """``clipbridge.cli.main`` is both a function and a module: the function must win."""
+    code = (
+        "import importlib, sys; importlib.import_module('clipbridge.cli.main'); "
+        "from clipbridge.cli import main; sys.exit(main(['--version']) if callable(main) else 3)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("clipbridge "), proc.stderr
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
