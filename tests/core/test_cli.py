@@ -220,13 +220,19 @@ def test_verbose_shows_info_logs_default_shows_warnings_only(monkeypatch, capsys
     assert not logging.getLogger("clipbridge").handlers
 
 
-def test_verbose_shows_api_retries(api_server, monkeypatch, capsys):
+def test_api_retries_show_with_verbose_only(api_server, monkeypatch, capsys):
     monkeypatch.setenv("JINA_API_KEY", api_server.api_key)
-    api_server.faults.append(Fault(status=503, body={"detail": "busy"}))
-    argv = ["embed", "-v", "--backend", "api", "--base-url", api_server.url, "--text", "a"]
-    assert main([*argv, "--model", api_server.model_name]) == 0
-    err = capsys.readouterr().err
-    assert "clipbridge: embeddings request" in err and "retry 1 in" in err
+    argv = ["embed", "--backend", "api", "--base-url", api_server.url, "--text", "a"]
+    argv += ["--model", api_server.model_name]
+    for verbose in (False, True):
+        api_server.faults.append(Fault(status=503, body={"detail": "busy"}))
+        assert main([*argv, "-v"] if verbose else argv) == 0
+        err = capsys.readouterr().err
+        assert api_server.hits == (2 if not verbose else 4)  # the retry happened both times
+        if verbose:
+            assert err.startswith("clipbridge: embeddings request HTTP 503; retry 1 in "), err
+        else:
+            assert err == ""
 
 
 # -- help and version -----------------------------------------------------------------------------
