@@ -64,8 +64,18 @@ def register(subparsers: Any) -> None:
     )
     index.add_argument("sources", nargs="+", metavar="SOURCE", help="file, folder or glob")
     index.add_argument("--out", type=Path, required=True, help="the Parquet file to write")
-    index.add_argument("--kind", choices=("image", "text"), default="image")
-    index.add_argument("--engine", choices=("local", "ray"), default="local")
+    index.add_argument(
+        "--kind",
+        choices=("image", "text"),
+        default="image",
+        help="image: images and PDF pages; text: lines of .txt/.jsonl/.parquet (default image)",
+    )
+    index.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: Ray Data actors, one model each (default local)",
+    )
     index.add_argument("--resume", action="store_true", help="skip ids already in OUT")
     index.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     add_model_options(index)
