@@ -1,4 +1,4 @@
-"""`LocalBackend`: the native PyTorch jina-clip-v1 on this machine."""
+"""`LocalBackend`: the native PyTorch jina-clip model (v1 or v2) on this machine."""
 
 from __future__ import annotations
 
@@ -20,7 +20,11 @@ __all__ = ["LocalBackend"]
 
 
 class LocalBackend:
-    """Runs jina-clip-v1 in PyTorch; the model is loaded once per process and shared.
+    """Runs the model in PyTorch; the model is loaded once per process and shared.
+
+    With ``config.dimensions = k`` every vector is the first k dimensions of the model's output
+    (Matryoshka truncation; the Embedder normalizes after slicing). A ``task`` with an
+    instruction in the checkpoint (jina-clip-v2's ``retrieval.query``) prepends it to each text.
 
     Example::
 
@@ -41,10 +45,26 @@ class LocalBackend:
             self.loaded.preprocessor, fast_decode=config.fast_image_decode
         )
         self.limits = ImageLimits.from_config(config)
+        full = self.loaded.model.embed_dim
+        if config.dimensions is not None and config.dimensions > full:
+            raise ValueError(
+                f"dimensions={config.dimensions} is above {config.model!r}'s output width {full}"
+            )
+        self._dimension = config.dimensions or full
 
     @property
     def dimension(self) -> int:
-        return self.loaded.model.embed_dim
+        """``config.dimensions`` if set (the first k dimensions), else the model's width."""
+        return self._dimension
+
+    @property
+    def task_instructions(self) -> dict[str, str]:
+        """Text prefixes per ``task`` that the checkpoint defines (none for jina-clip-v1)."""
+        return getattr(self.loaded, "task_instructions", None) or {}
+
+    def _with_instruction(self, texts: Sequence[str], task: str | None) -> list[str]:
+        prefix = self.task_instructions.get(task, "") if task is not None else ""
+        return [prefix + text for text in texts] if prefix else list(texts)
 
     @property
     def device(self) -> torch.device:
@@ -61,8 +81,10 @@ class LocalBackend:
         ids = [enc.ids for enc in self.loaded.tokenizer.encode_batch(list(texts))]
         return [seq if len(seq) <= limit else [*seq[: limit - 1], seq[-1]] for seq in ids]
 
-    def embed_texts(self, texts: Sequence[str], progress: Progress = no_progress) -> np.ndarray:
-        return self.embed_token_ids(self.tokenize(texts), progress)
+    def embed_texts(
+        self, texts: Sequence[str], progress: Progress = no_progress, *, task: str | None = None
+    ) -> np.ndarray:
+        return self.embed_token_ids(self.tokenize(self._with_instruction(texts, task)), progress)
 
     def embed_token_ids(
         self, ids: Sequence[Sequence[int]], progress: Progress = no_progress
@@ -82,7 +104,7 @@ class LocalBackend:
                 padded[row, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
             with torch.inference_mode():
                 vecs = self.loaded.model.encode_text(padded.to(self.device))
-            out[batch] = vecs.float().cpu().numpy()
+            out[batch] = vecs[:, : self.dimension].float().cpu().numpy()
             progress(len(batch))
         return out
 
@@ -117,15 +139,15 @@ class LocalBackend:
                 batch = torch.from_numpy(pixels).to(self.device, self.loaded.compute_dtype)
                 with torch.inference_mode():
                     vecs = self.loaded.model.encode_image(batch)
-                out[chunk.start : chunk.stop] = vecs.float().cpu().numpy()
+                out[chunk.start : chunk.stop] = vecs[:, : self.dimension].float().cpu().numpy()
                 progress(len(chunk))
         return out
 
     # -- async: the work is CPU/GPU bound, so it runs in a worker thread ------------------------
     async def aembed_texts(
-        self, texts: Sequence[str], progress: Progress = no_progress
+        self, texts: Sequence[str], progress: Progress = no_progress, *, task: str | None = None
     ) -> np.ndarray:
-        return await asyncio.to_thread(self.embed_texts, texts, progress)
+        return await asyncio.to_thread(self.embed_texts, texts, progress, task=task)
 
     async def aembed_images(
         self, images: Sequence[ImageInput], progress: Progress = no_progress
