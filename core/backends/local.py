@@ -1,4 +1,4 @@
-"""`LocalBackend`: the native PyTorch jina-clip model (v1 or v2) on this machine."""
+"""`LocalBackend`: a native PyTorch model family on this machine (jina-clip-v1, v2, ...)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ from ..batching import chunk_indices, plan_token_batches
 from ..config import EmbedderConfig
 from ..errors import InvalidInputError
 from ..images import ImageInput, ImageLimits, PreprocessSpec, load_pixels
-from ..models.jina_clip.loader import LoadedModel, load_model
+from ..models import LoadedModel, load_model
 from .base import Progress, no_progress
 
 __all__ = ["LocalBackend"]
 
 
 class LocalBackend:
-    """Runs the model in PyTorch; the model is loaded once per process and shared.
+    """Runs a local model in PyTorch; the model is loaded once per process and shared.
+
+    The family (chosen from the checkpoint's ``config.json``) only shows through the
+    :class:`~clipbridge.models.LoadedModel` fields; nothing here branches on it.
 
     With ``config.dimensions = k`` every vector is the first k dimensions of the model's output
     (Matryoshka truncation; the Embedder normalizes after slicing). A ``task`` with an
@@ -45,7 +48,7 @@ class LocalBackend:
             self.loaded.preprocessor, fast_decode=config.fast_image_decode
         )
         self.limits = ImageLimits.from_config(config)
-        full = self.loaded.model.embed_dim
+        full = self.loaded.dimension
         if config.dimensions is not None and config.dimensions > full:
             raise ValueError(
                 f"dimensions={config.dimensions} is above {config.model!r}'s output width {full}"
@@ -57,13 +60,8 @@ class LocalBackend:
         """``config.dimensions`` if set (the first k dimensions), else the model's width."""
         return self._dimension
 
-    @property
-    def task_instructions(self) -> dict[str, str]:
-        """Text prefixes per ``task`` that the checkpoint defines (none for jina-clip-v1)."""
-        return getattr(self.loaded, "task_instructions", None) or {}
-
     def _with_instruction(self, texts: Sequence[str], task: str | None) -> list[str]:
-        prefix = self.task_instructions.get(task, "") if task is not None else ""
+        prefix = self.loaded.task_instructions.get(task, "") if task is not None else ""
         return [prefix + text for text in texts] if prefix else list(texts)
 
     @property
@@ -76,8 +74,9 @@ class LocalBackend:
 
     # -- text ---------------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids with [CLS]/[SEP], truncated to ``max_length`` (the last id stays [SEP])."""
-        limit = self.config.max_length
+        """Token ids with the model's special tokens, cut to ``max_length`` (and to the model's
+        own limit) keeping the last id (the end token, as the reference's truncation does)."""
+        limit = min(self.config.max_length, self.loaded.max_text_length or self.config.max_length)
         ids = [enc.ids for enc in self.loaded.tokenizer.encode_batch(list(texts))]
         return [seq if len(seq) <= limit else [*seq[: limit - 1], seq[-1]] for seq in ids]
 
@@ -96,7 +95,7 @@ class LocalBackend:
             batch_size=self.config.batch_size,
             max_batch_tokens=self.config.max_batch_tokens,
         )
-        pad = self.loaded.model.config.text.pad_token_id
+        pad = self.loaded.pad_token_id
         for batch in batches:
             width = max(len(ids[i]) for i in batch)
             padded = torch.full((len(batch), width), pad, dtype=torch.long)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ...errors import ModelLoadError
-from ..jina_clip.loader import _read_header, _read_tensor
+from ..files import read_header, read_tensor
 
 __all__ = ["load_weights"]
 
@@ -89,11 +89,11 @@ def load_weights(
     state: dict[str, torch.Tensor] = {}
     try:
         with path.open("rb") as fh:
-            header, base = _read_header(fh)
+            header, base = read_header(fh)
             plan = _plan(header, expected, path)
 
             def read(key: str) -> torch.Tensor:
-                return _read_tensor(fh, header[key], base)
+                return read_tensor(fh, header[key], base)
 
             for target, key in sorted(plan.items(), key=lambda kv: header[kv[1]]["data_offsets"]):
                 want = tuple(expected[target].shape)
