@@ -192,3 +192,29 @@ def test_lora_keys_must_be_complete(tmp_path):
     missing = r"missing keys .*layers\.1\.mlp\.fc2\.parametrizations\.weight\.0\.lora_B"
     with pytest.raises(ModelLoadError, match=missing):
         build(folder, _config(), torch.device("cpu"), torch.float32)
+
+
+def test_bf16_file_loads_as_bf16_with_the_lora_merged_in_float32(tmp_path, ref):
+    """A 16-bit checkpoint (like the real one) loaded as bf16: merged once in float32, rounded."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "bf16"
+    shutil.copytree(V2, folder)
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    weights = load_file(folder / "model.safetensors")
+    save_file({k: v.to(torch.bfloat16) for k, v in weights.items()}, folder / "model.safetensors")
+    as_bf16 = build(folder, _config(), torch.device("cpu"), torch.bfloat16)
+    as_fp32 = build(folder, _config(), torch.device("cpu"), torch.float32)
+    key = "text_model.transformer.roberta.embeddings.word_embeddings.weight"
+    for name, param in as_bf16.model.state_dict().items():
+        assert param.dtype == torch.bfloat16, name
+        # The same float32 merge, rounded once: bit-identical to merging the fp32 copy.
+        assert torch.equal(param, as_fp32.model.state_dict()[name].to(torch.bfloat16)), name
+    original = weights[key.replace(".weight", ".parametrizations.weight.original")]
+    assert not torch.equal(as_bf16.model.state_dict()[key], original.to(torch.bfloat16))
+    got = _text(as_bf16, ref["input_ids"])
+    got /= np.linalg.norm(got, axis=1, keepdims=True)
+    assert np.sum(got * ref["text_embeds"], axis=1).min() >= 0.999
