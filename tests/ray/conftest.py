@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import json
 import os
-from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,15 +28,3 @@ def ray_local() -> Iterator[Any]:
     finally:
         if started:
             ray.shutdown()
-
-
-def read_events(path: Path) -> tuple[Counter, Counter]:
-    """Model loads per actor process and rows embedded per actor process, from an event log."""
-    loads, rows = Counter(), Counter()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        event = json.loads(line)
-        if event["event"] == "load":
-            loads[event["pid"]] += 1
-        else:
-            rows[event["pid"]] += event["rows"]
-    return loads, rows

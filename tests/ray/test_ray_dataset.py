@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import read_events
+from ray_events import read_events
 
 from clipbridge import Embedder, EmbedderConfig
 from clipbridge.ray import embed_dataset

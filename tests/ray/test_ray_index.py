@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import read_events
+from ray_events import read_events
 
 from clipbridge import Embedder
 from clipbridge.cli import main
