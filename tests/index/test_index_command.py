@@ -255,3 +255,19 @@ def test_reads_back_with_pandas_and_lancedb(image_folder, tmp_path, tiny_model_p
     hits = store.search(query).metric("cosine").limit(2).to_list()
     assert hits[0]["id"] == ok["id"].iloc[2] or hits[0]["_distance"] < 1e-6
     assert hits[0]["_distance"] < 1e-5
+
+
+def test_ray_options_need_the_ray_engine(image_folder, tmp_path, tiny_model_path, capsys):
+    args = [
+        "index",
+        str(image_folder),
+        "--out",
+        str(tmp_path / "o.parquet"),
+        "--model",
+        tiny_model_path,
+        "--ray-concurrency",
+        "2",
+    ]
+    assert main(args) == 2
+    assert "--ray-* options need --engine ray" in capsys.readouterr().err
+    assert not (tmp_path / "o.parquet").exists()
