@@ -28,7 +28,7 @@ def _at_degrees(*angles: float) -> np.ndarray:
     return np.stack([np.cos(rad), np.sin(rad)], axis=1)
 
 
-# -- text <-> image ------------------------------------------------------------------------------
+# -- text <-> image ----------------------------------------------------------------------------
 E = np.eye(3)
 IMAGES = E  # image j is the unit vector e_j
 TEXTS = np.stack(
@@ -89,14 +89,14 @@ def test_rows_without_a_relevant_item_are_refused():
         text_image_ranks(TEXTS, IMAGES, [0, 1, 2, 3, 0])
 
 
-# -- top_k ------------------------------------------------------------------------------------------
+# -- top_k -------------------------------------------------------------------------------------
 def test_top_k_orders_by_score_then_index():
     scores = np.array([[0.5, 0.9, 0.5, 0.1, 0.9], [1.0, 1.0, 1.0, 1.0, 1.0]])
     assert top_k(scores, 3).tolist() == [[1, 4, 0], [0, 1, 2]]
     assert top_k(scores, 9).tolist() == [[1, 4, 0, 2, 3], [0, 1, 2, 3, 4]]
 
 
-# -- image -> image --------------------------------------------------------------------------------
+# -- image -> image ----------------------------------------------------------------------------
 def test_image_image_recall_and_map():
     # angles 0, 10, 25, 90, 47 with labels a, a, b, b, c (c has no partner: not scored)
     # img0 (a): nearest others 1, 2, 4, 3 -> rel 1,0,0,0 -> hit, AP = 1/1
@@ -152,7 +152,7 @@ def test_image_image_needs_a_shared_label():
         image_image(np.eye(3), ["a", "b", "c"])
 
 
-# -- nDCG@10 ------------------------------------------------------------------------------------------
+# -- nDCG@10 -----------------------------------------------------------------------------------
 def test_ndcg_linear_gain_and_ideal_from_qrels():
     qrels = {0: 2, 5: 1, 7: 1}
     dcg = 0 / math.log2(2) + 2 / math.log2(3) + 1 / math.log2(4)
