@@ -20,7 +20,7 @@ import json, sys, time
 sys.path.insert(0, {bench!r})
 import _common as c
 import torch
-from clipbridge.models.jina_clip.loader import load_model
+from clipbridge.models import load_model
 before = c.current_rss_mb()
 start = time.perf_counter()
 loaded = load_model({folder!r}, device="cpu", dtype={dtype!r})

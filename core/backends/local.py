@@ -1,4 +1,4 @@
-"""`LocalBackend`: the native PyTorch jina-clip-v1 on this machine."""
+"""`LocalBackend`: a native PyTorch model family on this machine (jina-clip-v1, ...)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ from ..batching import chunk_indices, plan_token_batches
 from ..config import EmbedderConfig
 from ..errors import InvalidInputError
 from ..images import ImageInput, ImageLimits, PreprocessSpec, load_pixels
-from ..models.jina_clip.loader import LoadedModel, load_model
+from ..models import LoadedModel, load_model
 from .base import Progress, no_progress
 
 __all__ = ["LocalBackend"]
 
 
 class LocalBackend:
-    """Runs jina-clip-v1 in PyTorch; the model is loaded once per process and shared.
+    """Runs a local model in PyTorch; the model is loaded once per process and shared.
+
+    The family (chosen from the checkpoint's ``config.json``) only shows through the
+    :class:`~clipbridge.models.LoadedModel` fields; nothing here branches on it.
 
     Example::
 
@@ -44,7 +47,7 @@ class LocalBackend:
 
     @property
     def dimension(self) -> int:
-        return self.loaded.model.embed_dim
+        return self.loaded.dimension
 
     @property
     def device(self) -> torch.device:
@@ -56,8 +59,9 @@ class LocalBackend:
 
     # -- text ---------------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids with [CLS]/[SEP], truncated to ``max_length`` (the last id stays [SEP])."""
-        limit = self.config.max_length
+        """Token ids with the model's special tokens, cut to ``max_length`` (and to the model's
+        own limit) keeping the last id (the end token, as the reference's truncation does)."""
+        limit = min(self.config.max_length, self.loaded.max_text_length or self.config.max_length)
         ids = [enc.ids for enc in self.loaded.tokenizer.encode_batch(list(texts))]
         return [seq if len(seq) <= limit else [*seq[: limit - 1], seq[-1]] for seq in ids]
 
@@ -74,7 +78,7 @@ class LocalBackend:
             batch_size=self.config.batch_size,
             max_batch_tokens=self.config.max_batch_tokens,
         )
-        pad = self.loaded.model.config.text.pad_token_id
+        pad = self.loaded.pad_token_id
         for batch in batches:
             width = max(len(ids[i]) for i in batch)
             padded = torch.full((len(batch), width), pad, dtype=torch.long)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import pickle
 import types
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +22,10 @@ def test_public_surface_matches_all():
         if not name.startswith("_") and not isinstance(getattr(clipbridge, name), types.ModuleType)
     }
     assert exported - {"annotations"} == set(clipbridge.__all__) - {"__version__"}
-    from clipbridge import core
-
-    assert core.Embedder is Embedder and set(core.__all__) == set(clipbridge.__all__)
+    # one import name per thing: the old alias modules are gone
+    for alias in ("clipbridge.core", "clipbridge.integrations"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(alias)
 
 
 def test_config_defaults_and_validation():

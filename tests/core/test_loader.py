@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +16,9 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from clipbridge import Embedder, ModelLoadError
-from clipbridge.models.jina_clip import loader
+from clipbridge.models.families import FAMILIES
+
+V1_FILES = ("config.json", *FAMILIES[0].files)
 
 
 def _copy(tiny_model_path: str, dst: Path) -> Path:
@@ -58,7 +66,7 @@ def _fake_hub_cache(tiny_model_path: str, cache: Path, revision: str) -> None:
     repo = cache / "models--jinaai--jina-clip-v1"
     snapshot = repo / "snapshots" / revision
     snapshot.mkdir(parents=True)
-    for name in loader.REQUIRED_FILES:
+    for name in V1_FILES:
         shutil.copy(Path(tiny_model_path) / name, snapshot / name)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(revision)
@@ -82,7 +90,7 @@ def test_hub_id_and_alias_load_only_the_needed_files(tiny_model_path, tmp_path, 
     a = Embedder("jina-clip-v1", cache_dir=cache)
     b = Embedder("jinaai/jina-clip-v1", cache_dir=cache, revision=revision)
     assert a.backend.loaded.model is b.backend.loaded.model
-    assert {f for _, f, _ in requested} == set(loader.REQUIRED_FILES)
+    assert {f for _, f, _ in requested} == set(V1_FILES)
     assert {r for r, _, _ in requested} == {"jinaai/jina-clip-v1"}
     assert (None in {v for *_, v in requested}) and (revision in {v for *_, v in requested})
     np.testing.assert_allclose(
@@ -95,3 +103,44 @@ def test_offline_without_cache_says_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(ModelLoadError) as info:
         Embedder("jinaai/jina-clip-v1", cache_dir=str(tmp_path / "empty"))
     assert "local folder" in str(info.value) and "backend='api'" in str(info.value)
+
+
+def test_the_family_comes_from_config_json_not_the_name(tiny_model_path, tmp_path):
+    folder = _copy(tiny_model_path, tmp_path / "renamed-to-something-else")
+    emb = Embedder(str(folder))
+    assert emb.backend.loaded.family == "jina-clip-v1"
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = "bert"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError) as info:
+        Embedder(str(folder))
+    assert "describes a bert model" in str(info.value)
+    assert "supported: jina-clip-v1" in str(info.value)
+
+
+def test_unreachable_hub_fails_fast_with_one_sentence(tmp_path):
+    # A closed port on 127.0.0.1 stands in for "no network": without the probe the hub client
+    # retries for about 30 s and prints a line per retry.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": f"http://127.0.0.1:{port}",
+        "HF_HOME": str(tmp_path / "hf"),
+    }
+    env.pop("HF_HUB_OFFLINE", None)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "clipbridge.cli", "info", "--model", "org/name"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    seconds = time.perf_counter() - start
+    assert done.returncode == 2
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "config.json of 'org/name'" in lines[0] and "unreachable" in lines[0]
+    assert seconds < 15, seconds  # python + torch import; the old path took ~30 s of retries

@@ -121,9 +121,13 @@ def test_bfloat16_compute_path_is_close(tiny_model_path, fixture_texts, fixture_
     import torch
 
     from clipbridge.images import ImageLimits, PreprocessSpec, load_pixels
-    from clipbridge.models.jina_clip import loader
+    from clipbridge.models.families import family_for
+    from clipbridge.models.files import read_json
 
-    loaded = loader._build(Path(tiny_model_path), torch.device("cpu"), torch.bfloat16)
+    config = read_json(Path(tiny_model_path) / "config.json")  # a private instance, not the cache's
+    loaded = family_for(config).build(
+        Path(tiny_model_path), config, torch.device("cpu"), torch.bfloat16
+    )
     loaded.model.set_compute_dtype(torch.bfloat16)
     ids = Embedder(tiny_model_path, max_length=512).backend.tokenize(fixture_texts)
     spec, limits = PreprocessSpec(size=32), ImageLimits()
@@ -144,7 +148,7 @@ def test_bfloat16_compute_path_is_close(tiny_model_path, fixture_texts, fixture_
 def test_bfloat16_weights_compute_in_float32_without_native_kernels(tiny_model_path):
     import torch
 
-    from clipbridge.models.jina_clip.loader import compute_dtype_for
+    from clipbridge.models.files import compute_dtype_for
 
     emb = Embedder(tiny_model_path, dtype="bfloat16", device="cpu")
     loaded = emb.backend.loaded

@@ -3,7 +3,7 @@
 With weights and inputs in the same dtype these are exactly ``nn.Linear``/``nn.LayerNorm``/
 ``nn.Conv2d`` (``Tensor.to`` returns the tensor itself). They let a model keep bfloat16 weights
 and run float32 activations on CPUs whose bfloat16 matrix kernels are slow: see
-:func:`~clipbridge.models.jina_clip.loader.compute_dtype_for`.
+:func:`~clipbridge.models.files.compute_dtype_for`.
 """
 
 from __future__ import annotations

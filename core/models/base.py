@@ -1,0 +1,71 @@
+"""What every model family hands the local backend: :class:`LoadedModel`, :class:`ModelFamily`."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["LoadedModel", "ModelFamily"]
+
+
+@dataclass
+class LoadedModel:
+    """A ready model with its tokenizer and preprocessing settings, whatever its family.
+
+    ``model.encode_text(input_ids)`` takes a padded ``LongTensor (B, T)`` (padding recognised
+    from ``pad_token_id``) and ``model.encode_image(pixels)`` a ``(B, 3, S, S)`` tensor in
+    ``compute_dtype``; both return raw (unnormalized) ``(B, dimension)`` vectors.
+    """
+
+    model: torch.nn.Module
+    tokenizer: Any  # tokenizers.Tokenizer: adds special tokens, no padding, no truncation
+    preprocessor: dict[str, Any]  # preprocessor_config.json
+    folder: Path
+    device: torch.device
+    dtype: torch.dtype
+    compute_dtype: torch.dtype  # the activations' dtype; differs from ``dtype`` on some CPUs
+    family: str
+    dimension: int
+    pad_token_id: int
+    max_text_length: int | None = None  # the model's own token limit (77 for CLIP)
+    task_instructions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+Builder = Callable[[Path, dict[str, Any], torch.device, torch.dtype], LoadedModel]
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """One kind of checkpoint: how to recognise its ``config.json``, which files it needs, and
+    where its builder lives (``"module:function"``, imported only when the family is chosen).
+
+    Example::
+
+        FAMILY = ModelFamily(
+            name="jina-clip-v1",
+            files=("model.safetensors", "tokenizer.json", "preprocessor_config.json"),
+            matches=lambda config: config.get("model_type") == "jina_clip",
+            builder="clipbridge.models.jina_clip.loader:build",
+        )
+    """
+
+    name: str
+    files: tuple[str, ...]  # besides config.json
+    matches: Callable[[dict[str, Any]], bool]
+    builder: str
+
+    def build(
+        self, folder: Path, config: dict[str, Any], device: torch.device, dtype: torch.dtype
+    ) -> LoadedModel:
+        module, _, function = self.builder.partition(":")
+        build: Builder = getattr(importlib.import_module(module), function)
+        return build(folder, config, device, dtype)

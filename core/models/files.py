@@ -1,0 +1,257 @@
+"""Family-neutral loading: where a checkpoint's files are, devices and dtypes, safetensors reading.
+
+A model is a local folder or a Hugging Face repo id; from the hub only the files a family needs
+are fetched. Offline (``HF_HUB_OFFLINE=1``, or the hub's host cannot be reached within a few
+seconds) only the local cache is used, so a missing model fails at once with one sentence instead
+of minutes of retries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import hub_repo_id
+from ..errors import ModelLoadError
+
+__all__ = [
+    "HUB_PROBE_TIMEOUT",
+    "compute_dtype_for",
+    "fetch_model_files",
+    "hub_reachable",
+    "load_weights",
+    "model_source",
+    "read_header",
+    "read_json",
+    "read_tensor",
+    "resolve_device",
+    "resolve_dtype",
+]
+
+HUB_PROBE_TIMEOUT = 3.0  # seconds to reach the hub's host before working from the cache alone
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+# -- device and dtype -----------------------------------------------------------------------------
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(f"device={device!r} but torch sees no CUDA GPU; use device='cpu'")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return _DTYPES[dtype]
+
+
+def compute_dtype_for(device: torch.device, dtype: torch.dtype) -> torch.dtype:
+    """The dtype activations run in for weights stored in ``dtype``.
+
+    On a CPU without native bfloat16/float16 matrix instructions (no AVX512-BF16/AMX/AVX512-FP16,
+    e.g. AVX2-only x86), oneDNN cannot run half-precision GEMMs and PyTorch falls back to kernels
+    5-50x slower than float32. There the weights stay in half precision (half the memory) and
+    each layer computes in float32.
+    """
+    if device.type != "cpu" or dtype == torch.float32:
+        return dtype
+    checks = {
+        torch.bfloat16: "_is_mkldnn_bf16_supported",
+        torch.float16: "_is_mkldnn_fp16_supported",
+    }
+    try:
+        native = bool(getattr(torch.ops.mkldnn, checks[dtype])())
+    except (AttributeError, KeyError, RuntimeError):
+        native = False
+    return dtype if native else torch.float32
+
+
+# -- where the files are --------------------------------------------------------------------------
+def _looks_like_repo_id(model: str) -> bool:
+    return model.count("/") == 1 and not model.startswith((".", "/", "~"))
+
+
+def model_source(model: str) -> Path | str:
+    """An existing local folder, or the hub repo id ``model`` names (aliases resolved)."""
+    folder = Path(os.path.expanduser(model))
+    if folder.is_dir():
+        return folder
+    repo = hub_repo_id(model)
+    if not _looks_like_repo_id(repo):
+        raise ModelLoadError(
+            f"model {model!r} is neither an existing folder nor a Hugging Face repo id "
+            "like 'jinaai/jina-clip-v1'"
+        )
+    return repo
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
+    """False when ``HF_HUB_OFFLINE`` is set or the hub's host does not accept a TCP connection.
+
+    Behind a proxy the probe cannot tell, so the hub client is left to try.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
+        return True
+    from huggingface_hub import constants
+
+    url = urllib.parse.urlsplit(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def fetch_model_files(
+    source: Path | str,
+    files: tuple[str, ...],
+    *,
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    online: bool = True,
+) -> Path:
+    """The folder holding ``files`` of ``source`` (a folder, or a repo id fetched file by file).
+
+    With ``online=False`` only the local hub cache is read: no request, no retries.
+    """
+    if isinstance(source, Path):
+        missing = [name for name in files if not (source / name).is_file()]
+        if missing:
+            raise ModelLoadError(f"model folder {str(source)!r} lacks {', '.join(missing)}")
+        return source
+    try:
+        import huggingface_hub
+    except ImportError as exc:  # pragma: no cover - part of the 'local' extra
+        raise ModelLoadError("downloading models needs: pip install 'clipbridge[local]'") from exc
+    paths = []
+    for name in files:
+        try:
+            path = huggingface_hub.hf_hub_download(
+                source,
+                name,
+                revision=revision,
+                cache_dir=cache_dir,
+                local_files_only=not online,
+            )
+        except Exception as exc:
+            how = "could not be downloaded" if online else "the Hugging Face Hub is unreachable"
+            raise ModelLoadError(
+                f"cannot get {name} of {source!r}: it is not in the local cache and {how} "
+                f"({type(exc).__name__}). Pass a local folder (--model PATH / model=PATH) "
+                "or use the API backend (backend='api')."
+            ) from exc
+        paths.append(Path(path))
+    return paths[0].parent
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path} must hold a JSON object")
+    return data
+
+
+# -- safetensors, one tensor at a time ------------------------------------------------------------
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+def read_header(fh: Any) -> tuple[dict[str, Any], int]:
+    """The safetensors JSON header (tensor name -> dtype, shape, offsets) and the data start."""
+    size = int.from_bytes(fh.read(8), "little")
+    if not 0 < size <= _MAX_HEADER:
+        raise ValueError(f"not a safetensors file (header size {size})")
+    header = json.loads(fh.read(size))
+    header.pop("__metadata__", None)
+    return header, 8 + size
+
+
+def read_tensor(fh: Any, info: dict[str, Any], base: int) -> torch.Tensor:
+    """One tensor read with plain file I/O into fresh memory.
+
+    Plain reads instead of ``safe_open``'s memory map: mapped file pages stay resident until the
+    file is closed, so converting a float32 file to bfloat16 through the map held the whole file
+    plus the converted model. Here the peak is the model plus one source tensor.
+    """
+    tensor = torch.empty(info["shape"], dtype=_SAFETENSORS_DTYPES[info["dtype"]])
+    raw = tensor.reshape(-1).view(torch.uint8).numpy()
+    begin, end = info["data_offsets"]
+    if end - begin != raw.nbytes:
+        raise ValueError(f"{end - begin} bytes stored for shape {info['shape']} {info['dtype']}")
+    fh.seek(base + begin)
+    if fh.readinto(memoryview(raw)) != raw.nbytes:
+        raise ValueError("file is truncated")
+    return tensor
+
+
+def load_weights(
+    model: torch.nn.Module,
+    path: Path,
+    device: torch.device,
+    dtype: torch.dtype,
+    *,
+    what: str,
+    ignored_prefixes: tuple[str, ...] = (),
+) -> None:
+    """Fill a meta-device ``model`` from ``path``, tensor by tensor, in file order.
+
+    Key names and shapes must match exactly (``ignored_prefixes`` aside); a mismatch lists the
+    missing and unexpected keys, naming the model as ``what``.
+    """
+    expected = model.state_dict(keep_vars=True)
+    state: dict[str, torch.Tensor] = {}
+    try:
+        with path.open("rb") as fh:
+            header, base = read_header(fh)
+            keys = [k for k in header if not k.startswith(ignored_prefixes)]
+            missing = sorted(set(expected) - set(keys))
+            unexpected = sorted(set(keys) - set(expected))
+            if missing or unexpected:
+                raise ModelLoadError(
+                    f"{path} does not match {what}: missing keys {missing or 'none'}; "
+                    f"unexpected keys {unexpected or 'none'}"
+                )
+            for key in sorted(keys, key=lambda k: header[k]["data_offsets"][0]):
+                want = tuple(expected[key].shape)
+                if tuple(header[key]["shape"]) != want:
+                    raise ModelLoadError(
+                        f"{path}: {key} has shape {tuple(header[key]['shape'])}, "
+                        f"config implies {want}"
+                    )
+                state[key] = read_tensor(fh, header[key], base).to(device=device, dtype=dtype)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(f"cannot read weights from {path}: {exc}") from exc
+    model.load_state_dict(state, strict=True, assign=True)
