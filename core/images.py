@@ -82,6 +82,7 @@ class PreprocessSpec:
     mean: tuple[float, float, float] = CLIP_MEAN
     std: tuple[float, float, float] = CLIP_STD
     fast_decode: bool = False
+    crop_rounding: str = "half_even"  # centre-crop offsets: "half_even" (jina) or "floor" (HF)
 
     @classmethod
     def from_preprocessor_config(cls, data: dict[str, Any], **overrides: Any) -> PreprocessSpec:
@@ -95,6 +96,7 @@ class PreprocessSpec:
             size=int(size),
             mean=tuple(data.get("mean", CLIP_MEAN)),
             std=tuple(data.get("std", CLIP_STD)),
+            crop_rounding=data.get("crop_rounding", "half_even"),
             **overrides,
         )
 
@@ -312,11 +314,14 @@ def resize_shortest(img: Image.Image, size: int) -> Image.Image:
     return img.resize((new_w, new_h), Image.Resampling.BICUBIC)
 
 
-def center_crop(img: Image.Image, size: int) -> Image.Image:
-    """Central ``size`` x ``size`` crop (offsets rounded half-to-even, as the reference)."""
+def center_crop(img: Image.Image, size: int, rounding: str = "half_even") -> Image.Image:
+    """Central ``size`` x ``size`` crop. Offsets are rounded half-to-even, as jina-clip's
+    reference, or floored (``rounding="floor"``), as transformers' CLIP image processor."""
     width, height = img.size
-    top = round((height - size) / 2.0)
-    left = round((width - size) / 2.0)
+    if rounding == "floor":
+        top, left = (height - size) // 2, (width - size) // 2
+    else:
+        top, left = round((height - size) / 2.0), round((width - size) / 2.0)
     return img.crop((left, top, left + size, top + size))
 
 
@@ -329,7 +334,7 @@ def to_pixel_array(img: Image.Image, mean: tuple[float, ...], std: tuple[float, 
 
 def preprocess(img: Image.Image, spec: PreprocessSpec) -> np.ndarray:
     """RGB image -> the model's normalized pixel array (3, size, size)."""
-    img = center_crop(resize_shortest(img, spec.size), spec.size)
+    img = center_crop(resize_shortest(img, spec.size), spec.size, spec.crop_rounding)
     return to_pixel_array(img, spec.mean, spec.std)
 
 

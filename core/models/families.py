@@ -32,6 +32,12 @@ FAMILIES: list[ModelFamily] = [
         matches=_is_jina_clip_v1,
         builder="clipbridge.models.jina_clip.loader:build",
     ),
+    ModelFamily(
+        name="clip",  # transformers' CLIPModel (openai/clip-vit-*, ...)
+        files=("model.safetensors", "tokenizer.json", "preprocessor_config.json"),
+        matches=lambda config: config.get("model_type") == "clip",
+        builder="clipbridge.models.hf_clip.loader:build",
+    ),
 ]
 
 
