@@ -1,7 +1,8 @@
 """The ``--html`` page of ``clipbridge eval``: the table, then per model its worst-ranked queries.
 
 One self-contained file: thumbnails are small JPEG data URIs made through the core's image
-loader (same limits and EXIF handling as embedding). A correct hit is outlined in green.
+loader (same limits and EXIF handling as embedding), each written once as a CSS class however
+often the image appears. A correct hit is outlined in green.
 
 Example::
 
@@ -44,9 +45,9 @@ td { font-variant-numeric: tabular-nums; }
 .meta { color: #6b7385; font-size: 12px; margin-top: 4px; }
 .hits { display: flex; gap: 10px; flex-wrap: wrap; }
 figure { margin: 0; width: 160px; font-size: 12.5px; }
-figure img, .q img { width: 160px; height: 120px; object-fit: cover; border-radius: 6px;
-                     display: block; background: #e9ecf1; border: 3px solid transparent; }
-figure.ok img { border-color: #1f9d55; }
+.th { width: 160px; height: 120px; border-radius: 6px; background: #e9ecf1 center / cover;
+      border: 3px solid transparent; }
+figure.ok .th { border-color: #1f9d55; }
 figure.ok figcaption { color: #1f9d55; font-weight: 600; }
 .missing { width: 160px; height: 120px; display: flex; align-items: center;
            justify-content: center; background: #e9ecf1; color: #6b7385; border-radius: 6px; }
@@ -55,7 +56,7 @@ figure.ok figcaption { color: #1f9d55; font-weight: 600; }
 
 
 class _Thumbs:
-    """Thumbnail data URIs per image index, made once."""
+    """Thumbnail data URIs per image index, made once and emitted once as CSS classes."""
 
     def __init__(self, data: EvalData) -> None:
         self.data = data
@@ -65,7 +66,7 @@ class _Thumbs:
         if index not in self.cache:
             try:
                 img = load_image(self.data.image_path(index), index, ImageLimits())
-                img.thumbnail((THUMB_PX * 2, THUMB_PX * 2))
+                img.thumbnail((THUMB_PX, THUMB_PX))
                 buffer = io.BytesIO()
                 img.save(buffer, format="JPEG", quality=80)
                 self.cache[index] = (
@@ -75,12 +76,18 @@ class _Thumbs:
                 self.cache[index] = None
         return self.cache[index]
 
+    def css(self) -> str:
+        return "\n".join(
+            f'.i{index} {{ background-image: url("{uri}"); }}'
+            for index, uri in sorted(self.cache.items())
+            if uri is not None
+        )
+
 
 def _image(thumbs: _Thumbs, index: int, name: str) -> str:
-    uri = thumbs(index)
-    if uri is None:
+    if thumbs(index) is None:
         return '<div class="missing">unreadable</div>'
-    return f'<img src="{uri}" alt="{escape(name)}">'
+    return f'<div class="th i{index}" role="img" aria-label="{escape(name)}"></div>'
 
 
 def _table(reports: Sequence[ModelReport]) -> str:
@@ -136,12 +143,7 @@ def _example(data: EvalData, thumbs: _Thumbs, example: Example) -> str:
 def render_html(data: EvalData, reports: Sequence[ModelReport]) -> str:
     """The whole page as a string."""
     thumbs = _Thumbs(data)
-    parts = [
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">',
-        f"<title>clipbridge eval: {escape(str(data.root))}</title><style>{_CSS}</style></head>",
-        f"<body><main><h1>clipbridge eval</h1><p>{escape(str(data.root))}</p>",
-        _table(reports),
-    ]
+    parts = [_table(reports)]
     for report in reports:
         parts.append(f"<h2>{escape(report.model)} ({escape(report.backend)})</h2>")
         if report.failed_images:
@@ -156,5 +158,10 @@ def render_html(data: EvalData, reports: Sequence[ModelReport]) -> str:
                 continue
             parts.append(f"<h3>{escape(_TASK_TITLES[task])}</h3>")
             parts += [_example(data, thumbs, example) for example in examples]
-    parts.append("</main></body></html>")
-    return "\n".join(parts)
+    head = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>clipbridge eval: {escape(str(data.root))}</title>"
+        f"<style>{_CSS}\n{thumbs.css()}</style></head>"
+        f"<body><main><h1>clipbridge eval</h1><p>{escape(str(data.root))}</p>"
+    )
+    return "\n".join([head, *parts, "</main></body></html>"])
