@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import transformers  # the 'local' extra
 from PIL import Image, ImageOps
+from tiny_clip import DIMENSION, image_processor_class, save_tiny_clip
 
 from clipbridge import Embedder
 from clipbridge.errors import ModelLoadError
@@ -25,10 +27,7 @@ from clipbridge.images import center_crop
 from clipbridge.models import load_model
 from clipbridge.models.hf_clip.loader import preprocessor_settings
 
-transformers = pytest.importorskip("transformers")  # the 'local' extra: always there in CI
-
 IMAGES = Path(__file__).resolve().parents[1] / "fixtures" / "images"
-SIZE = 30  # the tiny vision tower's input
 TEXTS = [
     "the cat",
     "a dog!",
@@ -38,78 +37,16 @@ TEXTS = [
 ]
 
 
-def _image_processor_class():
-    return getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
-
-
-def _tiny_tokenizer():
-    """A byte-level BPE with CLIP's conventions (``</w>`` word ends, specials last)."""
-    from tokenizers import pre_tokenizers
-
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab: dict[str, int] = {}
-    for suffix in ("", "</w>"):
-        for ch in alphabet:
-            vocab[ch + suffix] = len(vocab)
-    merges = [("a", "t</w>"), ("c", "at</w>"), ("t", "h"), ("th", "e</w>"), ("o", "g</w>")]
-    merges += [("d", "og</w>"), ("h", "at</w>"), ("m", "at</w>")]
-    for a, b in merges:
-        vocab[a + b] = len(vocab)
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    return transformers.CLIPTokenizer(vocab=vocab, merges=merges), len(vocab)
-
-
-def _save_tiny_clip(folder: Path, *, legacy_eos: bool) -> Path:
-    tokenizer, vocab_size = _tiny_tokenizer()
-    end = tokenizer.eos_token_id
-    config = transformers.CLIPConfig(
-        text_config={
-            "vocab_size": vocab_size,
-            "hidden_size": 32,
-            "intermediate_size": 48,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "max_position_embeddings": 77,
-            # checkpoints from before transformers PR #24773 say 2 and pool at the highest id
-            "eos_token_id": 2 if legacy_eos else end,
-            "bos_token_id": tokenizer.bos_token_id,
-            "pad_token_id": tokenizer.pad_token_id,
-        },
-        vision_config={
-            "image_size": SIZE,
-            "patch_size": 6,
-            "hidden_size": 32,
-            "intermediate_size": 48,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-        },
-        projection_dim=24,
-    )
-    torch.manual_seed(0)
-    model = transformers.CLIPModel(config).eval()
-    with torch.no_grad():  # random init leaves some weights at exactly 0/1: make them count
-        for param in model.parameters():
-            param.add_(torch.randn_like(param) * 0.02)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    processor = _image_processor_class()(
-        size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}
-    )
-    processor.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module", params=[False, True], ids=["eos-id", "legacy-eos-2"])
 def tiny_clip(request, tmp_path_factory) -> Path:
-    return _save_tiny_clip(tmp_path_factory.mktemp("tiny-clip"), legacy_eos=request.param)
+    return save_tiny_clip(tmp_path_factory.mktemp("tiny-clip"), legacy_eos=request.param)
 
 
 @pytest.fixture(scope="module")
 def reference(tiny_clip):
     model = transformers.CLIPModel.from_pretrained(tiny_clip).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_clip)
-    processor = _image_processor_class().from_pretrained(tiny_clip)
+    processor = image_processor_class().from_pretrained(tiny_clip)
     return model, tokenizer, processor
 
 
@@ -139,7 +76,7 @@ def test_text_vectors_equal_transformers(tiny_clip, reference):
     with torch.inference_mode():
         expected = _features(model.get_text_features(**inputs))
     ours = Embedder(str(tiny_clip), normalize=False, device="cpu").embed_texts(TEXTS)
-    assert ours.shape == (len(TEXTS), 24)
+    assert ours.shape == (len(TEXTS), DIMENSION)
     np.testing.assert_allclose(ours, expected, atol=1e-5, rtol=0)
     # one at a time (no padding at all) gives the same vectors as the padded batch
     single = Embedder(str(tiny_clip), normalize=False, device="cpu", batch_size=1)
@@ -159,7 +96,7 @@ def test_image_vectors_equal_transformers(tiny_clip, reference):
 
 def test_family_is_chosen_from_config(tiny_clip):
     loaded = load_model(str(tiny_clip), device="cpu")
-    assert (loaded.family, loaded.dimension, loaded.max_text_length) == ("clip", 24, 77)
+    assert (loaded.family, loaded.dimension, loaded.max_text_length) == ("clip", DIMENSION, 77)
     assert loaded.pad_token_id == loaded.tokenizer.encode("").ids[-1]  # padded with the end token
     assert loaded.preprocessor["crop_rounding"] == "floor"
 
@@ -219,3 +156,13 @@ def test_native_jina_path_never_imports_transformers(tiny_model_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_adapters_take_a_clip_checkpoint(tiny_clip):
+    """The model is just a name to every adapter: a CLIP folder works like jina-clip-v1."""
+    from langchain_clipbridge import ClipBridgeEmbeddings
+
+    docs = ClipBridgeEmbeddings(model=str(tiny_clip)).embed_documents(["the cat", "a dog!"])
+    expected = Embedder(str(tiny_clip)).embed_texts(["the cat", "a dog!"])
+    np.testing.assert_allclose(np.asarray(docs), expected, atol=1e-6)
+    assert len(docs[0]) == DIMENSION

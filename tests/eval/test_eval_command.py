@@ -35,7 +35,7 @@ def test_eval_prints_the_table_and_writes_json_and_html(tiny_model_path, tmp_pat
     code = main([*args, "--json", str(out_json), "--html", str(out_html)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    header, rule, row = captured.out.splitlines()[:3]
+    header, _, row = captured.out.splitlines()[:3]
     for heading in ("Text-Text nDCG@10", "Text→Image R@5", "Image→Text R@5", "Image→Image R@1"):
         assert heading in header
     scores = json.loads(out_json.read_text())
@@ -148,3 +148,21 @@ def test_api_backend_gives_the_same_table_as_local(
         assert theirs[task] == pytest.approx(ours[task], abs=1e-12), task
     assert api_server.requests  # the numbers really came over HTTP
     assert len(tables) >= 1
+
+
+def test_jina_clip_beside_a_transformers_clip(tiny_model_path, tmp_path, capsys):
+    """The seed's comparison shape: jina-clip-v1 first, a CLIP checkpoint (the transformers
+    family) second, each scored through its own preprocessing and token limit."""
+    from tiny_clip import save_tiny_clip
+
+    clip = save_tiny_clip(tmp_path / "tiny-clip")
+    out = tmp_path / "s.json"
+    argv = ["eval", "--data", str(EXAMPLE), "--model", tiny_model_path, "--model", str(clip)]
+    assert main([*argv, "--no-progress", "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3].startswith(str(clip)) and lines[5].startswith("% vs first model")
+    models = json.loads(out.read_text())["models"]
+    assert list(models) == [tiny_model_path, str(clip)]
+    clip_scores = evaluate(Embedder(str(clip)), load_eval_data(EXAMPLE)).scores
+    for task in TASK_KEYS:
+        assert models[str(clip)][task] == pytest.approx(clip_scores[task], abs=1e-12)

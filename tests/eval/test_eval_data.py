@@ -120,7 +120,7 @@ def test_missing_folder_and_unreadable_file(tmp_path):
         load_eval_data(tmp_path / "nope")
     (tmp_path / "images").mkdir()
     (tmp_path / "captions.jsonl").write_bytes(b"\xff\xfe\x00bad")
-    with pytest.raises(EvalDataError, match="cannot read .*captions.jsonl"):
+    with pytest.raises(EvalDataError, match=r"cannot read .*captions\.jsonl"):
         load_eval_data(tmp_path)
 
 
