@@ -19,11 +19,11 @@ import pytest
 import torch
 import transformers  # the 'local' extra
 from PIL import Image, ImageOps
-from tiny_clip import DIMENSION, image_processor_class, save_tiny_clip
+from tiny_clip import DIMENSION, SIZE, image_processor_class, save_tiny_clip
 
 from clipbridge import Embedder
 from clipbridge.errors import ModelLoadError
-from clipbridge.images import center_crop
+from clipbridge.images import center_crop, resize_center_crop, resize_shortest
 from clipbridge.models import load_model
 from clipbridge.models.hf_clip.loader import preprocessor_settings
 
@@ -106,6 +106,20 @@ def test_crop_rounding_is_what_differs():
     img.putpixel((0, 1), (255, 0, 0))  # row 1 is the first row of a floored crop only
     assert center_crop(img, 30, "floor").getpixel((0, 0)) == (255, 0, 0)
     assert center_crop(img, 30).getpixel((0, 0)) == (0, 0, 0)  # half-even: offset 2
+
+
+def test_crop_rounding_holds_on_the_bounded_strip_path():
+    # 7x508 resizes to 30x2177: far past the exact-resize budget, so the strip is cropped in
+    # source coordinates; 2147 spare rows put the floored offset (1073) one row above half-even.
+    rng = np.random.default_rng(5)
+    strip = Image.fromarray(rng.integers(0, 256, (508, 7, 3), dtype=np.uint8))
+    full = resize_shortest(strip, SIZE)
+    assert full.size == (SIZE, 2177)
+    bounded = np.asarray(resize_center_crop(strip, SIZE, "floor"), dtype=np.int16)
+    floor = np.asarray(center_crop(full, SIZE, "floor"), dtype=np.int16)
+    half_even = np.asarray(center_crop(full, SIZE), dtype=np.int16)
+    assert np.abs(bounded - floor).max() <= 2  # the strip path's documented accuracy
+    assert np.abs(bounded - half_even).max() > 2
 
 
 def test_unsupported_image_settings_are_refused(tmp_path):
