@@ -42,6 +42,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .report import format_table, to_json
     from .run import evaluate
 
+    for option, path in (("--json", args.json), ("--html", args.html)):
+        if path is not None and (path.is_dir() or not path.parent.is_dir()):
+            raise ClipBridgeError(f"{option} {path}: cannot write there (no such folder)")
     data = load_eval_data(args.data)
     models = args.model or [DEFAULT_MODEL]
     if len(set(models)) != len(models):

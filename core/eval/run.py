@@ -105,9 +105,8 @@ def _score_captions(
     report: ModelReport, data: EvalData, text_vecs: np.ndarray, image_vecs: np.ndarray
 ) -> None:
     assert data.captions is not None
-    good_images = [i for i in range(len(data.images)) if i not in report.failed_images]
-    captioned = sorted({data.captions.owner[t] for t in range(len(data.captions.texts))})
-    images = [i for i in captioned if i in set(good_images)]
+    captioned = sorted(set(data.captions.owner))
+    images = [i for i in captioned if i not in report.failed_images]
     position = {image: row for row, image in enumerate(images)}
     texts = [t for t, owner in enumerate(data.captions.owner) if owner in position]
     if not texts:

@@ -166,3 +166,9 @@ def test_jina_clip_beside_a_transformers_clip(tiny_model_path, tmp_path, capsys)
     clip_scores = evaluate(Embedder(str(clip)), load_eval_data(EXAMPLE)).scores
     for task in TASK_KEYS:
         assert models[str(clip)][task] == pytest.approx(clip_scores[task], abs=1e-12)
+
+
+def test_an_unwritable_output_stops_before_any_work(tmp_path, capsys):
+    out = tmp_path / "no" / "such" / "s.json"
+    assert main(["eval", "--data", str(EXAMPLE), "--model", "not/loaded", "--json", str(out)]) == 2
+    assert "--json" in capsys.readouterr().err
