@@ -52,6 +52,8 @@ figure.ok figcaption { color: #1f9d55; font-weight: 600; }
 .missing { width: 160px; height: 120px; display: flex; align-items: center;
            justify-content: center; background: #e9ecf1; color: #6b7385; border-radius: 6px; }
 .failed { color: #b42318; }
+.answer { margin-top: 8px; color: #1f9d55; }
+.answer .th { border-color: #1f9d55; }
 """
 
 
@@ -121,6 +123,15 @@ def _example(data: EvalData, thumbs: _Thumbs, example: Example) -> str:
         query = escape(value)
     if example.rank is not None:
         meta = f"first correct hit at rank {example.rank}"
+        if example.answer is not None and example.rank > len(example.hits):
+            kind_a, answer = example.answer
+            shown = (
+                _image(thumbs, answer, data.images[answer])
+                if kind_a == "image"
+                else f"<div>{escape(answer[:300])}</div>"
+            )
+            meta += f'<div class="answer">correct answer:{shown}</div>'
+
     else:
         metric = "nDCG@10" if example.task == "text_text" else "AP@10"
         meta = f"{metric} = {example.score:.3f}"

@@ -48,6 +48,7 @@ class Example:
     rank: int | None  # 1-based rank of the first relevant hit (text_text: None)
     score: float  # the task's per-query number (1/rank, AP, nDCG)
     hits: list[tuple[str, Any, float, bool]]
+    answer: tuple[str, Any] | None = None  # the right answer, when it may rank below the hits
 
 
 @dataclass
@@ -128,6 +129,7 @@ def _score_captions(
                 ("image", images[j], float(scores[row, j]), j == owner[q])
                 for j in top_k(scores[row : row + 1], HITS)[0]
             ],
+            ("image", images[owner[q]]),
         )
         for row, q in enumerate(worst_t)
     ]
@@ -143,6 +145,7 @@ def _score_captions(
                 ("text", data.captions.texts[texts[j]], float(scores[row, j]), owner[j] == q)
                 for j in top_k(scores[row : row + 1], HITS)[0]
             ],
+            ("text", data.captions.texts[texts[owner.index(q)]]),
         )
         for row, q in enumerate(worst_i)
     ]

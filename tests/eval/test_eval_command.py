@@ -56,6 +56,10 @@ def test_eval_prints_the_table_and_writes_json_and_html(tiny_model_path, tmp_pat
     page = out_html.read_text()
     assert "<table>" in page and page.count("data:image/jpeg;base64,") >= 1
     assert "Text → image: captions whose image ranked lowest" in page
+    # the worst text->image query of the tiny model ranks its image below the 5 hits shown,
+    # so the page shows the right answer beside it
+    worst = page.split("captions whose image ranked lowest")[1].split('<div class="query">')[1]
+    assert "first correct hit at rank" in worst and "correct answer:" in worst
 
 
 def test_json_holds_only_the_tasks_the_data_supports(tiny_model_path, tmp_path):
