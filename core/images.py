@@ -52,6 +52,7 @@ __all__ = [
     "read_image_bytes",
     "resize_center_crop",
     "resize_shortest",
+    "resize_square",
     "to_pixel_array",
     "to_rgb",
 ]
@@ -187,12 +188,13 @@ class PreprocessSpec:
     std: tuple[float, float, float] = CLIP_STD
     fast_decode: bool = False
     crop_rounding: str = "half_even"  # centre-crop offsets: "half_even" (jina) or "floor" (HF)
+    resize_mode: str = "shortest"  # "shortest" side + centre crop, or "squash" to size x size
 
     @classmethod
     def from_preprocessor_config(cls, data: dict[str, Any], **overrides: Any) -> PreprocessSpec:
         mode = data.get("resize_mode", "shortest")
-        if mode != "shortest":
-            raise ValueError(f"unsupported resize_mode {mode!r} (jina-clip-v1 uses 'shortest')")
+        if mode not in ("shortest", "squash"):
+            raise ValueError(f"unsupported resize_mode {mode!r} (use 'shortest' or 'squash')")
         size = data.get("size", 224)
         if isinstance(size, dict):  # {"shortest_edge": n} or {"height": n, "width": n}
             size = size.get("shortest_edge") or size.get("height")
@@ -201,6 +203,7 @@ class PreprocessSpec:
             mean=tuple(data.get("mean", CLIP_MEAN)),
             std=tuple(data.get("std", CLIP_STD)),
             crop_rounding=data.get("crop_rounding", "half_even"),
+            resize_mode=mode,
             **overrides,
         )
 
@@ -524,9 +527,28 @@ def to_pixel_array(img: Image.Image, mean: tuple[float, ...], std: tuple[float, 
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
+def resize_square(img: Image.Image, size: int) -> Image.Image:
+    """Bicubic resize to ``size`` x ``size`` without keeping the aspect ratio (SigLIP).
+
+    PIL resizes horizontally first, so a tall thin strip would pass through a ``size`` x height
+    intermediate; such a strip is resized transposed instead (long side first), which bounds the
+    work by the input and differs from the direct resize only by the 8-bit rounding between the
+    two passes.
+    """
+    width, height = img.size
+    bicubic = Image.Resampling.BICUBIC
+    if size * height <= max(width * height, _EXACT_RESIZE_OUTPUTS * size * size):
+        return img.resize((size, size), bicubic)
+    flipped = img.transpose(Image.Transpose.TRANSPOSE).resize((size, size), bicubic)
+    return flipped.transpose(Image.Transpose.TRANSPOSE)
+
+
 def preprocess(img: Image.Image, spec: PreprocessSpec) -> np.ndarray:
     """RGB image -> the model's normalized pixel array (3, size, size)."""
-    img = resize_center_crop(img, spec.size, spec.crop_rounding)
+    if spec.resize_mode == "squash":
+        img = resize_square(img, spec.size)
+    else:
+        img = resize_center_crop(img, spec.size, spec.crop_rounding)
     return to_pixel_array(img, spec.mean, spec.std)
 
 

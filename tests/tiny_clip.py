@@ -75,3 +75,73 @@ def save_tiny_clip(folder: Path, *, legacy_eos: bool = False) -> Path:
     )
     processor.save_pretrained(folder)
     return folder
+
+
+SIGLIP_TEXT_LENGTH = 16  # SigLIP pads every text to its full length (64 in the real models)
+_SP_TRAINING_TEXT = [
+    "the cat sat on the mat",
+    "a dog ate the hat",
+    "photos of galaxies and rockets at night",
+    "a cup of coffee on a red saucer",
+    "ancient greek coins on a dark cloth",
+    "a brick wall and green grass",
+]
+
+
+def save_tiny_siglip(folder: Path) -> Path:
+    """A tiny random SiglipModel with a SentencePiece model trained here on six sentences."""
+    import io
+
+    import sentencepiece as spm
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model_bytes = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(_SP_TRAINING_TEXT * 20),
+        model_writer=model_bytes,
+        vocab_size=64,
+        hard_vocab_limit=False,
+        model_type="unigram",
+        character_coverage=1.0,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        minloglevel=2,
+    )
+    (folder / "spiece.model").write_bytes(model_bytes.getvalue())
+    tokenizer = transformers.SiglipTokenizer(
+        vocab_file=str(folder / "spiece.model"), model_max_length=SIGLIP_TEXT_LENGTH
+    )
+    config = transformers.SiglipConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 48,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": SIGLIP_TEXT_LENGTH,
+            "pad_token_id": tokenizer.pad_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+        },
+        vision_config={
+            "image_size": SIZE,
+            "patch_size": 6,
+            "hidden_size": 32,
+            "intermediate_size": 48,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+        },
+    )
+    torch.manual_seed(1)
+    model = transformers.SiglipModel(config).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.randn_like(param) * 0.02)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    processor_class = (
+        getattr(transformers, "SiglipImageProcessorPil", None) or transformers.SiglipImageProcessor
+    )
+    processor_class(size={"height": SIZE, "width": SIZE}).save_pretrained(folder)
+    return folder

@@ -38,6 +38,17 @@ FAMILIES: list[ModelFamily] = [
         matches=lambda config: config.get("model_type") == "clip",
         builder="clipbridge.models.hf_clip.loader:build",
     ),
+    ModelFamily(
+        name="siglip",  # transformers' SiglipModel (google/siglip-*)
+        files=(
+            "model.safetensors",
+            "spiece.model",
+            "tokenizer_config.json",
+            "preprocessor_config.json",
+        ),
+        matches=lambda config: config.get("model_type") == "siglip",
+        builder="clipbridge.models.hf_clip.siglip:build",
+    ),
 ]
 
 

@@ -1,6 +1,7 @@
-"""The CLIP family through transformers: a tiny random CLIPModel, tokenizer and image processor are
-built and saved inside the test (no hub), and our vectors must equal transformers' own
-``get_text_features`` / ``get_image_features`` on its own tokenizer's and processor's output.
+"""The CLIP and SigLIP families through transformers: tiny random models, tokenizers and image
+processors are built and saved inside the test (no hub; SigLIP's SentencePiece model is trained
+here), and our vectors must equal transformers' own ``get_text_features`` /
+``get_image_features`` on its own tokenizer's and processor's output.
 
 The image processor is transformers' PIL one (``CLIPImageProcessorPil`` in transformers 5, plain
 ``CLIPImageProcessor`` before): the torchvision variant resizes with torch's kernels, not PIL's.
@@ -19,11 +20,18 @@ import pytest
 import torch
 import transformers  # the 'local' extra
 from PIL import Image, ImageOps
-from tiny_clip import DIMENSION, SIZE, image_processor_class, save_tiny_clip
+from tiny_clip import (
+    DIMENSION,
+    SIGLIP_TEXT_LENGTH,
+    SIZE,
+    image_processor_class,
+    save_tiny_clip,
+    save_tiny_siglip,
+)
 
 from clipbridge import Embedder
 from clipbridge.errors import ModelLoadError
-from clipbridge.images import center_crop, resize_center_crop, resize_shortest
+from clipbridge.images import center_crop, resize_center_crop, resize_shortest, resize_square
 from clipbridge.models import load_model
 from clipbridge.models.hf_clip.loader import preprocessor_settings
 
@@ -135,8 +143,8 @@ def test_unsupported_image_settings_are_refused(tmp_path):
 
 
 def test_other_model_types_name_the_supported_families(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "siglip"}))
-    with pytest.raises(ModelLoadError, match=r"siglip model.*supported: jina-clip-v1, clip"):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "blip"}))
+    with pytest.raises(ModelLoadError, match=r"blip model.*supported: jina-clip-v1, clip, siglip"):
         load_model(str(tmp_path), device="cpu")
 
 
@@ -180,3 +188,42 @@ def test_adapters_take_a_clip_checkpoint(tiny_clip):
     expected = Embedder(str(tiny_clip)).embed_texts(["the cat", "a dog!"])
     np.testing.assert_allclose(np.asarray(docs), expected, atol=1e-6)
     assert len(docs[0]) == DIMENSION
+
+
+# -- SigLIP ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_siglip(tmp_path_factory) -> Path:
+    return save_tiny_siglip(tmp_path_factory.mktemp("tiny-siglip"))
+
+
+def test_siglip_vectors_equal_transformers(tiny_siglip):
+    model = transformers.SiglipModel.from_pretrained(tiny_siglip).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_siglip)
+    processor_class = (
+        getattr(transformers, "SiglipImageProcessorPil", None) or transformers.SiglipImageProcessor
+    )
+    processor = processor_class.from_pretrained(tiny_siglip)
+    # SigLIP's documented use: pad to the full length, no attention mask
+    ids = tokenizer(TEXTS, padding="max_length", truncation=True, return_tensors="pt")["input_ids"]
+    assert ids.shape[1] == SIGLIP_TEXT_LENGTH
+    images = _pil_images()
+    pixels = processor(images=images, return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        text_expected = _features(model.get_text_features(input_ids=ids))
+        image_expected = _features(model.get_image_features(pixel_values=pixels))
+    emb = Embedder(str(tiny_siglip), normalize=False, device="cpu")
+    assert emb.backend.loaded.family == "siglip"
+    np.testing.assert_allclose(emb.embed_texts(TEXTS), text_expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(emb.embed_images(images), image_expected, atol=1e-5, rtol=0)
+    # one text per batch: short texts arrive unpadded and must still be padded to full length
+    single = Embedder(str(tiny_siglip), normalize=False, device="cpu", batch_size=1)
+    np.testing.assert_allclose(single.embed_texts(TEXTS), text_expected, atol=1e-5, rtol=0)
+    assert np.abs(text_expected).max() > 0.05 and np.abs(image_expected).max() > 0.05
+
+
+def test_square_resize_of_a_strip_stays_close_to_the_direct_one():
+    rng = np.random.default_rng(6)
+    strip = Image.fromarray(rng.integers(0, 256, (3000, 5, 3), dtype=np.uint8))
+    direct = np.asarray(strip.resize((SIZE, SIZE), Image.Resampling.BICUBIC), dtype=np.int16)
+    bounded = np.asarray(resize_square(strip, SIZE), dtype=np.int16)
+    assert np.abs(bounded - direct).max() <= 2
