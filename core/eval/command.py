@@ -8,21 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli.options import add_model_options, embedder_from_args
+from ..cli.options import add_model_options, embedder_from_args, output_path, positive_int
 from ..config import DEFAULT_MODEL
 from ..errors import ClipBridgeError
 
 __all__ = ["register"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
-    return value
 
 
 def _embedder(args: argparse.Namespace, model: str) -> Any:
@@ -42,9 +32,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .report import format_table, to_json
     from .run import evaluate
 
-    for option, path in (("--json", args.json), ("--html", args.html)):
-        if path is not None and (path.is_dir() or not path.parent.is_dir()):
-            raise ClipBridgeError(f"{option} {path}: cannot write there (no such folder)")
     data = load_eval_data(args.data)
     models = args.model or [DEFAULT_MODEL]
     if len(set(models)) != len(models):
@@ -84,7 +71,14 @@ def register(subparsers: Any) -> None:
         "Text-Text nDCG@10, Text->Image R@5, Image->Text R@5, Image->Image R@1. See docs/eval.md.",
         conflict_handler="resolve",  # --model below replaces the single one of the model options
     )
-    parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="eval folder")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the eval folder: captions.jsonl, labels.jsonl, queries.jsonl + corpus.jsonl + "
+        "qrels.tsv, images/ (see docs/eval.md)",
+    )
     add_model_options(parser)
     parser.add_argument(
         "--model",
@@ -95,9 +89,26 @@ def register(subparsers: Any) -> None:
         "the baseline of the %% row; default: jinaai/jina-clip-v1)",
     )
     parser.add_argument(
-        "--batch-size", dest="batch_size", type=_positive_int, default=None, metavar="N"
+        "--batch-size",
+        dest="batch_size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="inputs per forward pass (local) or per request (API); default: the config's",
     )
-    parser.add_argument("--json", type=Path, default=None, metavar="OUT.json")
-    parser.add_argument("--html", type=Path, default=None, metavar="OUT.html")
+    parser.add_argument(
+        "--json",
+        type=output_path(".json", stdout=False),
+        default=None,
+        metavar="OUT.json",
+        help="write the scores as JSON (checked before any model loads)",
+    )
+    parser.add_argument(
+        "--html",
+        type=output_path(".html", stdout=False),
+        default=None,
+        metavar="OUT.html",
+        help="write a page with the table and each model's worst-ranked queries as thumbnails",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.set_defaults(func=_cmd_eval)

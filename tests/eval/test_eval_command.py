@@ -172,7 +172,19 @@ def test_jina_clip_beside_a_transformers_clip(tiny_model_path, tmp_path, capsys)
         assert models[str(clip)][task] == pytest.approx(clip_scores[task], abs=1e-12)
 
 
-def test_an_unwritable_output_stops_before_any_work(tmp_path, capsys):
-    out = tmp_path / "no" / "such" / "s.json"
-    assert main(["eval", "--data", str(EXAMPLE), "--model", "not/loaded", "--json", str(out)]) == 2
-    assert "--json" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--json", "no/such/folder/s.json", "no folder"),
+        ("--html", "page.txt", "must end in .html"),
+        ("--batch-size", "0", "must be a positive integer"),
+    ],
+)
+def test_bad_options_stop_before_any_work(tmp_path, capsys, option, value, message):
+    argv = ["eval", "--data", str(EXAMPLE), "--model", "not/loaded", option, str(tmp_path / value)]
+    if option == "--batch-size":
+        argv[-1] = value
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
