@@ -35,7 +35,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     data = load_eval_data(args.data)
     models = args.model or [DEFAULT_MODEL]
     if len(set(models)) != len(models):
-        raise ClipBridgeError("clipbridge eval: each --model may be given once")
+        raise ClipBridgeError("eval: each --model may be given once")
     print(f"clipbridge eval: {data.root} ({', '.join(data.tasks)})", file=sys.stderr)
     reports = []
     for model in models:
