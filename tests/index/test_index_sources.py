@@ -92,3 +92,15 @@ def test_text_column_option_and_wrong_files(tmp_path):
         list(list_items([tmp_path / "d.csv"], kind="text"))
     missing = list(list_items([tmp_path / "nope.txt"], kind="text"))
     assert missing[0].error == f"file not found: {str(tmp_path / 'nope.txt')!r}"
+
+
+def test_the_apps_import_ray_and_pyarrow_only_when_they_run():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, clipbridge.cli.main, clipbridge.index, clipbridge.ray; "
+        "print(sorted(m for m in ('ray', 'pyarrow', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
