@@ -22,7 +22,9 @@ class Backend(Protocol):
     """What the :class:`~clipbridge.Embedder` needs from a backend.
 
     Inputs arrive validated for type; results are raw float32 ``(n, dimension)`` arrays in input
-    order. Normalization, empty input and progress bars are the Embedder's job.
+    order. Normalization, empty input and progress bars are the Embedder's job. A backend with
+    a tokenizer may also offer ``tokenize(texts) -> list[list[int]]`` (the ids the model reads);
+    :meth:`Embedder.count_tokens <clipbridge.Embedder.count_tokens>` uses it when present.
     """
 
     @property

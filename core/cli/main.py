@@ -20,7 +20,7 @@ Command = Callable[[argparse.Namespace], int]
 
 # The apps above the core, each a module with ``register(subparsers)`` adding its subcommand.
 # They import their heavy dependencies only when their command runs.
-APPS = ("clipbridge.demo.command",)
+APPS = ("clipbridge.demo.command", "clipbridge.serve.command")
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
