@@ -50,10 +50,12 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     detail = []
     for error in exc.errors():
-        message = error.get("msg", "invalid")
+        message, field = error.get("msg", "invalid"), _field(tuple(error.get("loc", ())))
         if error.get("type") == "json_invalid":
-            message = f"malformed JSON: {error.get('ctx', {}).get('error', message)}"
-        detail.append({"message": message, "field": _field(tuple(error.get("loc", ())))})
+            position = error.get("loc", ("", "?"))[-1]
+            reason = error.get("ctx", {}).get("error", message)
+            message, field = f"malformed JSON at character {position}: {reason}", "body"
+        detail.append({"message": message, "field": field})
     return JSONResponse({"detail": detail}, status_code=422)
 
 

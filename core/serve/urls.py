@@ -25,7 +25,7 @@ import httpx
 from ..errors import InvalidInputError
 from ..images import ImageLimits
 
-__all__ = ["MAX_REDIRECTS", "UrlPolicy", "check_host", "fetch_image_url"]
+__all__ = ["MAX_REDIRECTS", "UrlPolicy", "check_host", "fetch_image_url", "resolve"]
 
 MAX_REDIRECTS = 5
 
@@ -45,6 +45,11 @@ def _blocked(address: str) -> bool:
     return not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified
 
 
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (the guard refuses the host if any is private)."""
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
 def check_host(url: str, index: int, *, allow_private: bool) -> None:
     """Refuse a non-http(s) URL, and (unless ``allow_private``) one whose host resolves to a
     non-public address."""
@@ -55,11 +60,10 @@ def check_host(url: str, index: int, *, allow_private: bool) -> None:
         return
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
     try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        addresses = resolve(parts.hostname, port)
     except (OSError, UnicodeError) as exc:
         raise InvalidInputError(index, f"cannot resolve {parts.hostname!r}: {exc}") from exc
-    for info in infos:
-        address = str(info[4][0])
+    for address in addresses:
         if _blocked(address):
             raise InvalidInputError(
                 index,
@@ -104,7 +108,9 @@ def fetch_image_url(url: str, index: int, *, limits: ImageLimits, policy: UrlPol
         )
     deadline = time.monotonic() + limits.fetch_timeout
     try:
-        with httpx.Client(timeout=limits.fetch_timeout, follow_redirects=False) as client:
+        with httpx.Client(
+            timeout=limits.fetch_timeout, follow_redirects=False, trust_env=False
+        ) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 check_host(url, index, allow_private=policy.allow_private)
                 target, data = _get(client, url, index, limits, deadline)
