@@ -40,6 +40,14 @@ class ReadyServer(uvicorn.Server):
         self.on_ready = on_ready
         self.base_url: str | None = None
 
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        # SIGINT/SIGTERM asked for this graceful stop: return normally (exit status 0, no
+        # KeyboardInterrupt traceback) instead of uvicorn re-raising the signal afterwards.
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
+
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
         if not self.started or not self.servers:
