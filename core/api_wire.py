@@ -17,8 +17,10 @@ import base64
 import binascii
 import email.utils
 import json
+import logging
 import math
 import random
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,20 +33,27 @@ __all__ = [
     "BACKOFF_BASE",
     "BACKOFF_MAX",
     "EMBEDDINGS_PATH",
+    "MAX_ERROR_BODY_BYTES",
     "MAX_RETRY_AFTER",
     "RETRYABLE_STATUS",
+    "UNKNOWN_DIMENSION_BOUND",
     "ParsedEmbeddings",
     "backoff_delay",
     "build_request_body",
+    "clean_api_key",
     "error_for_status",
     "error_message",
     "image_item",
     "parse_embeddings",
     "parse_retry_after",
     "plan_request_batches",
+    "response_byte_cap",
     "retry_delay",
+    "secret_forms",
     "text_item",
 ]
+
+log = logging.getLogger("clipbridge")
 
 EMBEDDINGS_PATH = "/v1/embeddings"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -56,6 +65,64 @@ MAX_RETRY_AFTER = 120.0
 """Seconds: a ``Retry-After`` longer than this is not waited for; the call fails instead."""
 REQUEST_OVERHEAD_BYTES = 256
 """Room left in ``api_max_request_bytes`` for the JSON envelope around the inputs."""
+UNKNOWN_DIMENSION_BOUND = 8192
+"""Vector width assumed for the response size cap while the real one is not known yet."""
+RESPONSE_OVERHEAD_BYTES = 64 * 1024
+"""Room in the response size cap for the envelope (model, usage, whitespace)."""
+RESPONSE_ENTRY_BYTES = 256
+"""Room per returned vector for its ``{"object": "embedding", "index": i, ...}`` wrapper."""
+RESPONSE_VALUE_BYTES = {"float": 48, "base64": 12}
+"""Bytes allowed per vector value: about twice what each encoding needs (a float32 printed in
+JSON takes up to ~26 characters with its separator; base64 takes 5.33 per 4-byte float)."""
+MAX_ERROR_BODY_BYTES = 64 * 1024
+"""How much of an error response is read for its message; the rest is not read."""
+
+
+# -- keys -------------------------------------------------------------------------------------
+def clean_api_key(key: str) -> str:
+    """The key without surrounding whitespace; :class:`AuthenticationError` if what is left has
+    whitespace, control or non-ASCII characters (the message never shows the key).
+
+    A key read from a file usually ends with a newline: that is stripped, not an error.
+
+    >>> clean_api_key("  sk-abc123\\n")
+    'sk-abc123'
+    """
+    key = key.strip()
+    for position, char in enumerate(key):
+        if not (char.isascii() and char.isprintable()) or char.isspace():
+            kind = "whitespace" if char.isspace() else "a control or non-ASCII character"
+            raise AuthenticationError(
+                f"the API key contains {kind} ({char!r}, character {position + 1} of "
+                f"{len(key)}) and cannot be sent in an HTTP header; check how it was read "
+                "(api_key or $JINA_API_KEY): surrounding whitespace is stripped, inner whitespace "
+                "and control characters are errors"
+            )
+    return key
+
+
+def secret_forms(secret: str) -> list[str]:
+    """Every way ``secret`` may show up in text: as is, ``repr``/JSON-escaped, URL-encoded,
+    hex, and base64 (standard and URL-safe, at each of the three byte alignments it can have
+    inside a longer base64 text). Longest first, for replacement.
+    """
+    raw = secret.encode()
+    forms = {
+        secret,
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),
+        raw.hex(),
+    }
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        for shift in range(3):
+            text = encode(b"\0" * shift + raw).decode()
+            # Characters that depend on the secret's bytes only, whatever surrounds it.
+            stable = text[4 if shift else 0 : ((shift + len(raw)) // 3) * 4]
+            if len(stable) >= 8:
+                forms.add(stable)
+    return sorted((form for form in forms if form), key=len, reverse=True)
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -123,6 +190,21 @@ def item_budget(max_request_bytes: int) -> int:
 
 
 # -- responses --------------------------------------------------------------------------------
+def response_byte_cap(expected: int, dimension: int | None, embedding_type: str) -> int:
+    """The most bytes a successful response for ``expected`` inputs may have.
+
+    Derived from the answer it must hold: inputs x dimension x bytes per value in the chosen
+    encoding, about twice over, plus the envelope. An unknown dimension counts as
+    :data:`UNKNOWN_DIMENSION_BOUND`.
+
+    >>> response_byte_cap(64, 768, "base64")
+    671744
+    """
+    per_value = RESPONSE_VALUE_BYTES.get(embedding_type, max(RESPONSE_VALUE_BYTES.values()))
+    width = dimension or UNKNOWN_DIMENSION_BOUND
+    return RESPONSE_OVERHEAD_BYTES + expected * (RESPONSE_ENTRY_BYTES + width * per_value)
+
+
 @dataclass(frozen=True)
 class ParsedEmbeddings:
     """A successful response: vectors in input order, and the tokens the server billed."""
@@ -153,12 +235,31 @@ def _decode_vector(value: object, position: int) -> np.ndarray:
     )
 
 
-def parse_embeddings(body: bytes | str, expected: int) -> ParsedEmbeddings:
+def _token_count(usage: dict, name: str) -> int:
+    """A usage counter, or 0 (with a log line) when the server sent something not a count."""
+    value = usage.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    log.warning(
+        "ignoring usage.%s=%.40r from the embeddings API: not a token count (usage unknown)",
+        name,
+        value,
+    )
+    return 0
+
+
+def parse_embeddings(body: bytes | str, expected: int, offset: int = 0) -> ParsedEmbeddings:
     """Parse a 200 response: vectors placed by their ``index``, never by arrival order.
 
     Accepts both ``embedding_type`` encodings (a float list or little-endian float32 base64).
-    A body that is not the expected JSON, a wrong count, or a missing, duplicate or out-of-range
-    index raises :class:`BackendError`.
+    A body that is not the expected JSON, a wrong count, a missing, duplicate or out-of-range
+    index, or a vector with NaN or infinite values raises :class:`BackendError` (input indices
+    in messages are counted from ``offset``, the request's first input). A usage counter that is
+    not a number is ignored (logged), not an error.
     """
     try:
         data = json.loads(body)
@@ -181,11 +282,20 @@ def parse_embeddings(body: bytes | str, expected: int) -> ParsedEmbeddings:
     widths = {len(row) for row in rows if row is not None}
     if len(widths) != 1 or 0 in widths:
         raise BackendError(f"the server returned vectors of differing lengths {sorted(widths)}")
+    vectors = np.stack(rows)  # type: ignore[arg-type]
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if bad.size:
+        shown = ", ".join(str(offset + int(i)) for i in bad[:20])
+        shown += ", ..." if bad.size > 20 else ""
+        raise BackendError(
+            f"the server returned vectors with NaN or infinite values for inputs {shown}",
+            failed_indices=[offset + int(i) for i in bad],
+        )
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     return ParsedEmbeddings(
-        vectors=np.stack(rows),  # type: ignore[arg-type]
-        total_tokens=int(usage.get("total_tokens") or 0),
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        vectors=vectors,
+        total_tokens=_token_count(usage, "total_tokens"),
+        prompt_tokens=_token_count(usage, "prompt_tokens"),
     )
 
 

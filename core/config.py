@@ -89,6 +89,7 @@ class EmbedderConfig:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     image_fetch_timeout: float = DEFAULT_IMAGE_FETCH_TIMEOUT
+    allow_private_urls: bool = False
     image_workers: int = DEFAULT_IMAGE_WORKERS
     fast_image_decode: bool = False
 

@@ -121,7 +121,8 @@ class JinaApiServer:
             if self._embedder is None:
                 from clipbridge import Embedder
 
-                self._embedder = Embedder(self.model_path, normalize=False)
+                # It fetches image URLs the client passes through: test servers on 127.0.0.1.
+                self._embedder = Embedder(self.model_path, normalize=False, allow_private_urls=True)
             return self._embedder
 
     def next_fault(self) -> Fault | None:

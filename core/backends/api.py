@@ -14,7 +14,7 @@ import base64
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -24,13 +24,14 @@ import numpy as np
 from .. import api_wire as wire
 from ..config import EmbedderConfig, api_model_name
 from ..errors import AuthenticationError, BackendError, InvalidInputError
+from ..fetch import deadline, deadline_transport
 from ..images import ImageInput, ImageLimits, PreprocessSpec, encode_for_upload, load_image
 from ..pricing import estimate_tokens as _estimate_tokens
 from .base import Progress, no_progress
 
 __all__ = ["KNOWN_DIMENSIONS", "KNOWN_IMAGE_SIZES", "ApiBackend", "Usage"]
 
-log = logging.getLogger("clipbridge.api")
+log = logging.getLogger("clipbridge")
 
 KNOWN_DIMENSIONS = {"jina-clip-v1": 768}
 """Output size per API model name, so ``dimension`` needs no request for these."""
@@ -58,6 +59,52 @@ class _Retry:
     reason: str
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """A finished HTTP exchange: status, headers and the (size-capped) body."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
+
+
+class _BodyLimit:
+    """Counts a response body while it streams in; stops it at the cap before buffering more.
+
+    A successful answer above ``cap`` is an error (the server sent far more than the vectors
+    asked for); an error answer is only cut (its first bytes hold the message).
+    """
+
+    def __init__(self, response: httpx.Response, cap: int) -> None:
+        self.ok = 200 <= response.status_code < 300
+        self.cap = cap if self.ok else wire.MAX_ERROR_BODY_BYTES
+        self.chunks: list[bytes] = []
+        self.size = 0
+        declared = response.headers.get("content-length", "")
+        if self.ok and declared.isdigit() and int(declared) > self.cap:
+            raise self._too_large(f"declares {int(declared)} bytes")
+
+    def _too_large(self, what: str) -> BackendError:
+        return BackendError(
+            f"the server's response {what}, above the {self.cap} bytes the requested vectors "
+            "can take; not read further (a wrong base_url, or a broken server?)"
+        )
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep a chunk; False once an error body has enough."""
+        self.size += len(chunk)
+        if self.size > self.cap:
+            if self.ok:
+                raise self._too_large(f"is more than {self.cap} bytes")
+            self.chunks.append(chunk[: len(chunk) - (self.size - self.cap)])
+            return False
+        self.chunks.append(chunk)
+        return True
+
+    def answer(self, response: httpx.Response) -> _Answer:
+        return _Answer(response.status_code, response.headers, b"".join(self.chunks))
+
+
 class _Collector:
     """Results of one call: vectors per input index, and the first failure."""
 
@@ -80,7 +127,9 @@ class _Collector:
             self.failure = (exc, batch)
 
     def settle(self, batch: range, finished: Future | asyncio.Future) -> None:
-        """Record one finished request: its vectors, or its failure."""
+        """Record one finished request: its vectors, or its failure (cancelled: never sent)."""
+        if finished.cancelled():
+            return
         try:
             vectors = finished.result()
         except BackendError as exc:
@@ -98,7 +147,8 @@ class _Collector:
             missing = [i for i in range(self.n) if i not in self.done]
             message = (
                 f"{exc.message} [inputs {batch.start}..{batch.stop - 1} failed; "
-                f"{len(self.done)} of {self.n} inputs were embedded and are in error.partial]"
+                f"{len(self.done)} of {self.n} inputs were embedded before the failure and "
+                "are kept with this error]"
             )
             raise type(exc)(
                 message, status_code=exc.status_code, partial=self.done, failed_indices=missing
@@ -129,11 +179,13 @@ class ApiBackend:
 
     def __init__(self, config: EmbedderConfig) -> None:
         self.config = config
-        self._key = config.resolved_api_key()
+        key = config.resolved_api_key()
+        self._key = wire.clean_api_key(key) if key else ""
         if not self._key:
             raise AuthenticationError(
                 "the 'api' backend needs a Jina API key: pass api_key=... or set $JINA_API_KEY"
             )
+        self._secrets = wire.secret_forms(self._key)
         if not config.base_url.lower().startswith(_URL_PREFIXES):
             raise ValueError(f"base_url must be an http(s) URL, not {config.base_url!r}")
         self.model_name = api_model_name(config.model)
@@ -147,6 +199,9 @@ class ApiBackend:
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._aclients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        # Per loop: an async generator whose ``finally`` closes that loop's client when the loop
+        # shuts down (``asyncio.run`` and ``asyncio.Runner`` close async generators first).
+        self._guards: dict[asyncio.AbstractEventLoop, AsyncIterator[None]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -179,7 +234,40 @@ class ApiBackend:
         )
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+        """``text`` without the API key in any form it might take (see ``secret_forms``)."""
+        for form in self._secrets:
+            text = text.replace(form, "***")
+        return text
+
+    def _mentions_key(self, exc: BaseException) -> bool:
+        if isinstance(exc, httpx.HTTPError):
+            return True  # it holds the request, and the request holds the Authorization header
+        texts = [str(exc), repr(exc), *map(repr, exc.args)]
+        texts += [repr(v) for v in vars(exc).values() if isinstance(v, (str, bytes, bytearray))]
+        return any(form in text for text in texts for form in self._secrets)
+
+    def _sanitized(self, exc: BackendError) -> BackendError:
+        """``exc`` with the key scrubbed from its message and cut out of its chain."""
+        message = self._scrub(exc.message)
+        if message != exc.message or any(self._scrub(str(a)) != str(a) for a in exc.args):
+            exc.message, exc.args = message, (message,)
+        seen: set[int] = set()
+        stack: list[BaseException] = [exc]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            for attr in ("__cause__", "__context__"):
+                linked = getattr(node, attr)
+                if linked is None:
+                    continue
+                if self._mentions_key(linked):
+                    setattr(node, attr, None)
+                    node.__suppress_context__ = True
+                else:
+                    stack.append(linked)
+        return exc
 
     def _image_value(self, image: ImageInput, index: int) -> str:
         """What goes in ``{"image": ...}``: a URL passed through, or base64 of encoded bytes."""
@@ -232,13 +320,16 @@ class ApiBackend:
             for b in plan
         ]
 
+    def _cap(self, expected: int) -> int:
+        return wire.response_byte_cap(expected, self._dimension, self.config.embedding_type)
+
     def _outcome(
-        self, response: httpx.Response, expected: int, attempt: int
+        self, response: _Answer, expected: int, attempt: int, offset: int
     ) -> np.ndarray | _Retry:
         """A finished response -> vectors, a retry decision, or a raised error."""
-        status = response.status_code
+        status = response.status
         if 200 <= status < 300:
-            parsed = wire.parse_embeddings(response.content, expected)
+            parsed = wire.parse_embeddings(response.content, expected, offset)
             self._accept(parsed)
             return parsed.vectors
         message = self._scrub(wire.error_message(response.content))
@@ -284,21 +375,46 @@ class ApiBackend:
 
     @staticmethod
     def _log_retry(retry: _Retry, attempt: int) -> None:
-        log.warning(
-            "embeddings request %s; retry %d in %.2fs", retry.reason, attempt + 1, retry.delay
+        log.info("embeddings request %s; retry %d in %.2fs", retry.reason, attempt + 1, retry.delay)
+
+    def _deadline_passed(self) -> httpx.TimeoutException:
+        return httpx.ReadTimeout(
+            f"no complete answer within {self.config.timeout:g}s "
+            "(the deadline covers connect, headers and body)"
         )
 
     # -- sync -----------------------------------------------------------------------------------
     def _sync_client(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
+                # Its transport clamps every socket operation to the request's deadline.
+                limits = httpx.Limits(max_connections=max(self.config.max_concurrency, 10))
                 self._client = httpx.Client(
                     timeout=self.config.timeout,
-                    limits=httpx.Limits(max_connections=max(self.config.max_concurrency, 10)),
+                    transport=deadline_transport(limits=limits),
+                    trust_env=True,
                 )
             return self._client
 
-    def _send(self, items: list[bytes], results: _Collector) -> np.ndarray | None:
+    def _post(self, client: httpx.Client, body: bytes, expected: int) -> _Answer:
+        """One POST within one deadline (connect + send + headers + body), body size-capped."""
+        started = time.monotonic()
+        try:
+            with (
+                deadline(self.config.timeout),
+                client.stream("POST", self.url, content=body, headers=self._headers()) as response,
+            ):
+                limit = _BodyLimit(response, self._cap(expected))
+                for chunk in response.iter_bytes():
+                    if not limit.add(chunk):
+                        break
+                return limit.answer(response)
+        except httpx.TimeoutException:
+            if time.monotonic() - started >= self.config.timeout - 1e-3:
+                raise self._deadline_passed() from None
+            raise
+
+    def _send(self, items: list[bytes], batch: range, results: _Collector) -> np.ndarray | None:
         if results.stopped.is_set():
             return None  # another batch failed first: do not send this one
         body, client = self._body(items), self._sync_client()
@@ -306,8 +422,8 @@ class ApiBackend:
         try:
             while True:
                 try:
-                    response = client.post(self.url, content=body, headers=self._headers())
-                    outcome = self._outcome(response, len(items), attempt)
+                    answer = self._post(client, body, len(items))
+                    outcome = self._outcome(answer, len(items), attempt, batch.start)
                 except httpx.HTTPError as exc:
                     outcome = self._transport_outcome(exc, attempt)
                 if not isinstance(outcome, _Retry):
@@ -315,9 +431,9 @@ class ApiBackend:
                 self._log_retry(outcome, attempt)
                 time.sleep(outcome.delay)
                 attempt += 1
-        except BackendError:
+        except BackendError as exc:
             results.stopped.set()
-            raise
+            raise self._sanitized(exc) from exc.__cause__
 
     def _run(self, kind: str, inputs: Sequence, progress: Progress) -> np.ndarray:
         results = _Collector(len(inputs), progress)
@@ -328,7 +444,7 @@ class ApiBackend:
                 except InvalidInputError as exc:
                     raise results.invalid(exc) from exc
                 futures: dict[Future[np.ndarray | None], range] = {
-                    pool.submit(self._send, chunk, results): batch
+                    pool.submit(self._send, chunk, batch, results): batch
                     for batch, chunk in self._plan(items, window)
                 }
                 pending = set(futures)
@@ -337,8 +453,9 @@ class ApiBackend:
                     for future in finished:
                         results.settle(futures[future], future)
                     if results.failure is not None:
-                        for future in pending:
-                            future.cancel()  # not started: never sent
+                        # Queued requests are never sent; those in flight still finish (they
+                        # are paid for and their vectors are kept with the error).
+                        pending = {future for future in pending if not future.cancel()}
                 if results.failure is not None:
                     break
         return results.result()
@@ -352,23 +469,42 @@ class ApiBackend:
         return self._run("image", images, progress)
 
     # -- async ----------------------------------------------------------------------------------
-    def _async_client(self) -> httpx.AsyncClient:
+    async def _async_client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         with self._lock:
             for old in [lp for lp in self._aclients if lp.is_closed()]:
-                del self._aclients[old]  # its connections died with their loop
+                self._aclients.pop(old, None)  # closed by its guard (or lost with its loop)
+                self._guards.pop(old, None)
             client = self._aclients.get(loop)
-            if client is None:
-                client = self._aclients[loop] = httpx.AsyncClient(
-                    timeout=self.config.timeout,
-                    limits=httpx.Limits(max_connections=max(self.config.max_concurrency, 10)),
-                )
-            return client
+            if client is not None:
+                return client
+            client = self._aclients[loop] = httpx.AsyncClient(
+                timeout=self.config.timeout,
+                limits=httpx.Limits(max_connections=max(self.config.max_concurrency, 10)),
+            )
+            guard = self._guards[loop] = _close_with_loop(client)
+        await guard.__anext__()  # started: the loop now tracks it and closes it at shutdown
+        return client
+
+    async def _apost(self, client: httpx.AsyncClient, body: bytes, expected: int) -> _Answer:
+        """One POST within one deadline (connect + send + headers + body), body size-capped."""
+        try:
+            async with (
+                asyncio.timeout(self.config.timeout),
+                client.stream("POST", self.url, content=body, headers=self._headers()) as response,
+            ):
+                limit = _BodyLimit(response, self._cap(expected))
+                async for chunk in response.aiter_bytes():
+                    if not limit.add(chunk):
+                        break
+                return limit.answer(response)
+        except TimeoutError:
+            raise self._deadline_passed() from None
 
     async def _asend(
-        self, items: list[bytes], gate: asyncio.Semaphore, results: _Collector
+        self, items: list[bytes], batch: range, gate: asyncio.Semaphore, results: _Collector
     ) -> np.ndarray | None:
-        body, client = self._body(items), self._async_client()
+        body, client = self._body(items), await self._async_client()
         attempt = 0
         async with gate:
             if results.stopped.is_set():
@@ -376,10 +512,8 @@ class ApiBackend:
             try:
                 while True:
                     try:
-                        response = await client.post(
-                            self.url, content=body, headers=self._headers()
-                        )
-                        outcome = self._outcome(response, len(items), attempt)
+                        answer = await self._apost(client, body, len(items))
+                        outcome = self._outcome(answer, len(items), attempt, batch.start)
                     except httpx.HTTPError as exc:
                         outcome = self._transport_outcome(exc, attempt)
                     if not isinstance(outcome, _Retry):
@@ -387,9 +521,9 @@ class ApiBackend:
                     self._log_retry(outcome, attempt)
                     await asyncio.sleep(outcome.delay)
                     attempt += 1
-            except BackendError:
+            except BackendError as exc:
                 results.stopped.set()
-                raise
+                raise self._sanitized(exc) from exc.__cause__
 
     async def _arun(self, kind: str, inputs: Sequence, progress: Progress) -> np.ndarray:
         results = _Collector(len(inputs), progress)
@@ -404,7 +538,7 @@ class ApiBackend:
             except InvalidInputError as exc:
                 raise results.invalid(exc) from exc
             tasks = {
-                asyncio.ensure_future(self._asend(chunk, gate, results)): batch
+                asyncio.ensure_future(self._asend(chunk, batch, gate, results)): batch
                 for batch, chunk in self._plan(items, window)
             }
             pending = set(tasks)
@@ -451,10 +585,16 @@ class ApiBackend:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the HTTP clients (sync, and async ones whose loop can still run them)."""
+        """Close the HTTP clients: the sync one, and each async one on its own event loop.
+
+        An async client is closed by its loop's shutdown (``asyncio.run`` ends by closing it);
+        here, one whose loop still exists is closed on that loop (at once if it is idle, as a
+        task if it is running).
+        """
         with self._lock:
             client, self._client = self._client, None
             aclients, self._aclients = self._aclients, {}
+            guards, self._guards = self._guards, {}
         if client is not None:
             client.close()
         try:
@@ -462,23 +602,39 @@ class ApiBackend:
         except RuntimeError:
             current = None
         for loop, aclient in aclients.items():
+            guard = guards.get(loop)
             if loop.is_closed():
-                continue  # its connections died with it
+                continue  # closed by its guard when the loop shut down
             if loop is current:
-                loop.create_task(aclient.aclose())
+                loop.create_task(_aclose(aclient, guard))
             elif loop.is_running():
-                asyncio.run_coroutine_threadsafe(aclient.aclose(), loop)
+                asyncio.run_coroutine_threadsafe(_aclose(aclient, guard), loop)
             else:
-                loop.run_until_complete(aclient.aclose())
+                loop.run_until_complete(_aclose(aclient, guard))
 
     async def aclose(self) -> None:
         """Close the clients from inside an event loop."""
         loop = asyncio.get_running_loop()
         with self._lock:
             aclient = self._aclients.pop(loop, None)
+            guard = self._guards.pop(loop, None)
         if aclient is not None:
-            await aclient.aclose()
+            await _aclose(aclient, guard)
         self.close()
+
+
+async def _close_with_loop(client: httpx.AsyncClient) -> AsyncIterator[None]:
+    """Suspended for the life of its loop; the loop's shutdown closes it, and with it the client."""
+    try:
+        yield  # never resumed: only closed
+    finally:
+        await client.aclose()
+
+
+async def _aclose(client: httpx.AsyncClient, guard: AsyncIterator[None] | None) -> None:
+    await client.aclose()
+    if guard is not None:
+        await guard.aclose()  # type: ignore[attr-defined]
 
 
 async def _cancel(tasks: set[asyncio.Future]) -> None:

@@ -61,6 +61,7 @@ class ClipBridgeTextEmbedder(EmbedderComponent):
         max_image_pixels: int = _cfg.DEFAULT_MAX_IMAGE_PIXELS,
         max_image_bytes: int = _cfg.DEFAULT_MAX_IMAGE_BYTES,
         image_fetch_timeout: float = _cfg.DEFAULT_IMAGE_FETCH_TIMEOUT,
+        allow_private_urls: bool = False,
         image_workers: int = _cfg.DEFAULT_IMAGE_WORKERS,
         fast_image_decode: bool = False,
     ) -> None:

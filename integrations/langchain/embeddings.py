@@ -84,6 +84,7 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
     max_image_pixels: int = _DEFAULTS["max_image_pixels"]
     max_image_bytes: int = _DEFAULTS["max_image_bytes"]
     image_fetch_timeout: float = _DEFAULTS["image_fetch_timeout"]
+    allow_private_urls: bool = _DEFAULTS["allow_private_urls"]
     image_workers: int = _DEFAULTS["image_workers"]
     fast_image_decode: bool = _DEFAULTS["fast_image_decode"]
 

@@ -17,7 +17,8 @@ from clipbridge.images import ImageLimits, PreprocessSpec, load_image, load_pixe
 
 @pytest.fixture(scope="module")
 def emb(tiny_model_path):
-    return Embedder(tiny_model_path)
+    # URLs here point at the static server on 127.0.0.1: private, so allowed explicitly.
+    return Embedder(tiny_model_path, allow_private_urls=True)
 
 
 @pytest.fixture(scope="module")

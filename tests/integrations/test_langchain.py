@@ -236,6 +236,7 @@ def test_image_uris_equal_embedder(
         f"data:{mime[Path(p).suffix]};base64,{base64.b64encode(Path(p).read_bytes()).decode()}"
         for p in image_paths
     ]
+    model.allow_private_urls = True  # the static server is on 127.0.0.1
     for uris in (image_paths, [Path(p) for p in image_paths], urls, data_uris):
         got = model.embed_image(uris=uris)
         assert all(type(x) is float for x in got[0])

@@ -60,5 +60,5 @@ def test_local_backend_embeds_with_sockets_disabled() -> None:
 
 
 def test_sockets_are_back_after_a_disabled_test(static_server: str) -> None:
-    model = ClipBridgeEmbeddings(model=TINY_MODEL)
+    model = ClipBridgeEmbeddings(model=TINY_MODEL, allow_private_urls=True)
     assert len(model.embed_image(uris=[f"{static_server}/images/rgba_40.png"])) == 1

@@ -59,7 +59,8 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def model(tiny_model_path: str) -> ClipBridgeEmbedding:
-    return ClipBridgeEmbedding(model_name=tiny_model_path)
+    # Image URLs in these tests point at the static server on 127.0.0.1: allowed explicitly.
+    return ClipBridgeEmbedding(model_name=tiny_model_path, allow_private_urls=True)
 
 
 @pytest.fixture

@@ -1,0 +1,141 @@
+"""Small misbehaving HTTP servers on 127.0.0.1 for network-fault tests.
+
+Each request is answered by a function of the handler; helpers build the usual faults.
+
+Example::
+
+    with FaultServer(drip(b"x" * 40, every=0.1)) as server:      # one byte every 0.1 s
+        fetch_image_bytes(server.url + "/a.png", timeout=1, max_bytes=100, allow_private=True)
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+Respond = Callable[["http.server.BaseHTTPRequestHandler", "FaultServer"], None]
+
+
+class FaultServer:
+    """A threaded HTTP/1.1 server on ``host`` (127.0.0.1 by default) calling ``respond``.
+
+    ``requests`` records ``(method, path, headers, body)`` of every request; ``stop`` is set on
+    close so endless responders end.
+    """
+
+    def __init__(self, respond: Respond, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.respond = respond
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.stop = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                server.requests.append((self.command, self.path, dict(self.headers), body))
+                try:
+                    server.respond(self, server)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up
+
+            do_GET = do_POST = _any
+
+        self._httpd = http.server.ThreadingHTTPServer((host, port), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._httpd.server_address[0]}:{self.port}"
+
+    def close(self) -> None:
+        self.stop.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> FaultServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def send(status: int, body: bytes, headers: dict[str, str] | None = None) -> Respond:
+    """A plain answer."""
+
+    def respond(handler: Any, server: FaultServer) -> None:
+        handler.send_response(status)
+        for name, value in {"Content-Type": "image/png", **(headers or {})}.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return respond
+
+
+def drip(
+    body: bytes, *, every: float, headers_too: bool = False, ctype: str = "image/png"
+) -> Respond:
+    """Answer 200 with ``body`` one byte every ``every`` seconds (the headers too, if asked)."""
+
+    def respond(handler: Any, server: FaultServer) -> None:
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        if not headers_too:
+            handler.wfile.write(head)
+            handler.wfile.flush()
+            head = b""
+        for byte in head + body:
+            if server.stop.wait(every):
+                return
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+
+    return respond
+
+
+def endless(chunk: bytes, *, ctype: str = "application/json", prefix: bytes = b"") -> Respond:
+    """Answer 200 with a chunked body that never ends (until the client hangs up)."""
+
+    def respond(handler: Any, server: FaultServer) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", ctype)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+        if prefix:
+            handler.wfile.write(f"{len(prefix):x}\r\n".encode() + prefix + b"\r\n")
+        deadline = time.monotonic() + 60
+        while not server.stop.is_set() and time.monotonic() < deadline:
+            handler.wfile.write(frame)
+
+    return respond
+
+
+def redirect(location: str | Callable[[], str], status: int = 302) -> Respond:
+    """Answer with a redirect to ``location`` (a string, or a function giving one)."""
+
+    def respond(handler: Any, server: FaultServer) -> None:
+        handler.send_response(status)
+        handler.send_header("Location", location() if callable(location) else location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return respond
