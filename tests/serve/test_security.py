@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from serve_helpers import FIXTURES, KEY, PNG, b64, post, vectors
 
+from clipbridge import fetch
 from clipbridge.serve import ServeSettings
-from clipbridge.serve import urls as serve_urls
 from clipbridge.serve.security import ApiKeys, bind_warning
 from clipbridge.serve.settings import keys_from_env
 
@@ -61,20 +61,18 @@ def test_only_http_urls_are_fetched(make_server):
 
 
 def test_a_redirect_to_a_private_host_is_refused(make_server, image_host, monkeypatch):
-    # No public host is reachable from the tests, so 127.0.0.1 is made to *look* public to the
-    # guard (a fake DNS answer for that one name); "localhost" still resolves to loopback. The
-    # first hop passes the check, the redirect to localhost must not.
-    real = serve_urls.resolve
-
-    def fake_resolve(host: str, port: int) -> list[str]:
-        return ["93.184.216.34"] if host == "127.0.0.1" else real(host, port)
-
-    monkeypatch.setattr(serve_urls, "resolve", fake_resolve)
-    port = image_host.server_address[1]
-    target = f"http://localhost:{port}/images/rgb_square_64.png"
+    # No public host is reachable from the tests, so the guard is made to take 127.0.0.1 (the
+    # image host) for a public address; every other loopback address stays private. The first
+    # hop passes the check, the redirect to 127.0.0.2 must not.
+    real = fetch.address_block_reason
+    monkeypatch.setattr(
+        fetch, "address_block_reason", lambda a: None if a == "127.0.0.1" else real(a)
+    )
+    target = f"http://127.0.0.2:{image_host.server_address[1]}/images/rgb_square_64.png"
     with make_server(allow_image_urls=True) as url:
         r = post(url, {"input": [{"url": f"{image_host.url}/redirect?to={target}"}]})
-    assert r.status_code == 400 and "'localhost'" in r.json()["detail"], r.text
+    assert r.status_code == 400 and "127.0.0.2" in r.json()["detail"], r.text
+    assert "--allow-private-urls" in r.json()["detail"]
     assert image_host.hits == [f"/redirect?to={target}"]  # the image itself was never fetched
 
 
