@@ -12,12 +12,13 @@ formed (from its /metrics histogram). Three server settings: the default (``--ma
 
 Usage::
 
-    python benchmarks/serve_load.py            # 256 texts + 96 images per setting (~10 min)
+    python benchmarks/serve_load.py            # 64 texts + 32 images, best of 2 rounds
     BENCH_QUICK=1 python benchmarks/serve_load.py
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import io
@@ -32,8 +33,10 @@ import _common as c
 import httpx
 import numpy as np
 
-N_TEXTS = 64 if c.QUICK else 256
-N_IMAGES = 32 if c.QUICK else 96
+N_TEXTS = 32 if c.QUICK else 64
+N_IMAGES = 16 if c.QUICK else 32
+ROUNDS = 1 if c.QUICK else 2
+BASELINE = "in-process, batches of 32"
 CLIENTS = 64
 THREADS = 2
 SETTINGS = {
@@ -162,12 +165,12 @@ def batch_histogram(before: str, after: str, kind: str) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    args = parser.parse_args()
     c.set_threads(THREADS)
     model = c.real_size_checkpoint()
-    workloads = {
-        "text": texts(N_TEXTS),
-        "image": images(N_IMAGES),
-    }
+    workloads = {"text": texts(N_TEXTS), "image": images(N_IMAGES)}
     payloads = {
         "text": [{"text": t} for t in workloads["text"]],
         "image": [{"image": base64.b64encode(b).decode()} for b in workloads["image"]],
@@ -175,25 +178,39 @@ def main() -> None:
     c.print_machine()
     print(
         f"{CLIENTS} clients, single-item requests; {N_TEXTS} texts (8-24 words), "
-        f"{N_IMAGES} images (320x240 JPEG); {THREADS} torch threads; "
-        f"load average {os.getloadavg()[0]:.1f} at start"
+        f"{N_IMAGES} images (320x240 JPEG); {THREADS} torch threads; best of {args.rounds} "
+        f"interleaved rounds; load average {os.getloadavg()[0]:.1f} at start"
     )
+    # All servers start once and idle while another runs; rounds interleave every setting
+    # with the in-process baseline, and each keeps its best round (the machine is shared).
+    servers = {name: start_server(model, extra) for name, extra in SETTINGS.items()}
+    best: dict[tuple[str, str], tuple[float, ...]] = {}
+    try:
+        for _, url in servers.values():
+            for kind in ("text", "image"):
+                asyncio.run(load(url, payloads[kind][:8]))  # warm up
+        for _ in range(args.rounds):
+            for kind in ("text", "image"):
+                base = baseline(model, kind, workloads[kind])
+                if base > best.get((kind, BASELINE), (0.0,))[0]:
+                    best[(kind, BASELINE)] = (base,)
+                for name, (_, url) in servers.items():
+                    before = httpx.get(f"{url}/metrics").text
+                    rate, lat = asyncio.run(load(url, payloads[kind]))
+                    after = httpx.get(f"{url}/metrics").text
+                    if rate > best.get((kind, name), (0.0,))[0]:
+                        p50, p99 = np.percentile(lat, [50, 99])
+                        best[(kind, name)] = (rate, p50, p99, batch_histogram(before, after, kind))
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(60)
     rows = []
     for kind in ("text", "image"):
-        base = baseline(model, kind, workloads[kind])
-        rows.append((kind, "in-process, batches of 32", f"{base:.2f}", "1.00", "-", "-", "-"))
-        for name, extra in SETTINGS.items():
-            proc, url = start_server(model, extra)
-            try:
-                asyncio.run(load(url, payloads[kind][:8]))  # warm up
-                before = httpx.get(f"{url}/metrics").text
-                rate, lat = asyncio.run(load(url, payloads[kind]))
-                metrics = httpx.get(f"{url}/metrics").text
-            finally:
-                proc.terminate()
-                proc.wait(60)
-            p50, p99 = np.percentile(lat, [50, 99])
-            hist = batch_histogram(before, metrics, kind)
+        base = best[(kind, BASELINE)][0]
+        rows.append((kind, BASELINE, f"{base:.2f}", "1.00", "-", "-", "-"))
+        for name in SETTINGS:
+            rate, p50, p99, hist = best[(kind, name)]
             rows.append(
                 (kind, name, f"{rate:.2f}", f"{rate / base:.2f}", f"{p50:.2f}", f"{p99:.2f}", hist)
             )

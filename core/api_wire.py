@@ -252,20 +252,28 @@ def _token_count(usage: dict, name: str) -> int:
     return 0
 
 
-def parse_embeddings(body: bytes | str, expected: int, offset: int = 0) -> ParsedEmbeddings:
+def _same(text: str) -> str:
+    return text
+
+
+def parse_embeddings(
+    body: bytes | str, expected: int, offset: int = 0, redact: Callable[[str], str] = _same
+) -> ParsedEmbeddings:
     """Parse a 200 response: vectors placed by their ``index``, never by arrival order.
 
     Accepts both ``embedding_type`` encodings (a float list or little-endian float32 base64).
     A body that is not the expected JSON, a wrong count, a missing, duplicate or out-of-range
     index, or a vector with NaN or infinite values raises :class:`BackendError` (input indices
     in messages are counted from ``offset``, the request's first input). A usage counter that is
-    not a number is ignored (logged), not an error.
+    not a number is ignored (logged), not an error. ``redact`` is applied to any server text
+    quoted in a message before it is shortened (the API backend blanks its key out with it).
     """
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        snippet = body[:80] if isinstance(body, str) else body[:80].decode("utf-8", "replace")
-        raise BackendError(f"the server's response is not JSON: {snippet!r}") from exc
+    except (ValueError, UnicodeDecodeError):
+        text = body if isinstance(body, str) else body[:4096].decode("utf-8", "replace")
+        snippet = redact(text[:4096])[:80]
+        raise BackendError(f"the server's response is not JSON: {snippet!r}") from None
     entries = data.get("data") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise BackendError("the server's response has no 'data' list")
@@ -300,13 +308,13 @@ def parse_embeddings(body: bytes | str, expected: int, offset: int = 0) -> Parse
 
 
 # -- errors -----------------------------------------------------------------------------------
-def error_message(body: bytes | str) -> str:
+def error_message(body: bytes | str, redact: Callable[[str], str] = _same) -> str:
     """The server's message from any of its error-body shapes, or the raw text (shortened).
 
     >>> error_message(b'{"detail": [{"message": "bad model", "field": "model"}]}')
     'model: bad model'
     """
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = redact(body.decode("utf-8", "replace") if isinstance(body, bytes) else body)
     try:
         data = json.loads(text)
     except ValueError:

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -154,17 +156,38 @@ class _GuardedBackend(httpcore.NetworkBackend):
 
 
 class _Transport(httpx.HTTPTransport):
+    """httpx's transport over an httpcore pool that uses our network backend.
+
+    httpx offers no way to pass a network backend, so the pool is built here with the arguments
+    httpx would pass (no proxies); everything else (request/response mapping, error mapping,
+    closing) is httpx's own and goes through ``self._pool``.
+    """
+
     def __init__(self, backend: httpcore.NetworkBackend, limits: httpx.Limits, verify: Any) -> None:
-        super().__init__(limits=limits, verify=verify, trust_env=False)
-        # httpx builds its httpcore pool without a way to pass a network backend: build the
-        # same pool again with ours (the same arguments httpx passes, minus proxies).
+        # Not calling super().__init__: it would build (and load certificates for) a pool and
+        # an SSL context only to throw them away.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=_ssl_context(verify),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=backend,
         )
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes ~0.1 s: once per process, shared (SSLContext is thread-safe).
+    # SSL_CERT_FILE / SSL_CERT_DIR are honoured, as httpx does by default.
+    return httpx.create_ssl_context(trust_env=True)
+
+
+def _ssl_context(verify: Any) -> ssl.SSLContext:
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is True:
+        return _default_ssl_context()
+    return httpx.create_ssl_context(verify=verify, trust_env=True)
 
 
 def deadline_transport(
@@ -173,7 +196,10 @@ def deadline_transport(
     pins: Mapping[str, str] | None = None,
     verify: Any = True,
 ) -> httpx.HTTPTransport:
-    """A sync httpx transport that honours :func:`deadline` (and optional pinned addresses)."""
+    """A sync httpx transport that honours :func:`deadline` (and optional pinned addresses).
+
+    ``verify`` is httpx's TLS setting (True, False, a CA bundle path or an ``ssl.SSLContext``).
+    """
     return _Transport(_GuardedBackend(pins), limits or httpx.Limits(), verify)
 
 
@@ -207,10 +233,19 @@ def address_block_reason(address: str) -> str | None:
     return None
 
 
+def _shown_ip(address: str) -> str:
+    """An address in its usual spelling (``::ffff:127.0.0.1``, not ``::ffff:7f00:1``)."""
+    address, _, zone = address.partition("%")
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return f"::ffff:{ip.ipv4_mapped}"
+    return str(ip) + (f"%{zone}" if zone else "")
+
+
 def _resolve(host: str, port: int, timeout: float) -> list[str]:
     """Every address ``host`` resolves to, within ``timeout`` seconds."""
     try:
-        return [str(ipaddress.ip_address(host.split("%", 1)[0]))]  # a literal address
+        return [_shown_ip(host)]  # a literal address
     except ValueError:
         pass
     global _resolver
@@ -221,7 +256,7 @@ def _resolve(host: str, port: int, timeout: float) -> list[str]:
         infos = future.result(timeout=max(timeout, 0.0))
     except FutureTimeout:
         raise TimeoutError(f"resolving {host!r} took longer than the deadline") from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    addresses = list(dict.fromkeys(_shown_ip(str(info[4][0])) for info in infos))
     if not addresses:
         raise OSError(f"{host!r} resolves to no address")
     return addresses

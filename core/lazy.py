@@ -41,14 +41,22 @@ class LazyEmbedder:
         return embedder if embedder is not None and embedder.config == config else None
 
     def get(self, config: EmbedderConfig) -> Embedder:
-        """The Embedder for ``config``, building it (and loading the model) if needed."""
+        """The Embedder for ``config``, building it (and loading the model) if needed.
+
+        An Embedder built from an older config is closed as it is replaced (its HTTP clients
+        at once, not at garbage collection): finish calls on it before changing fields.
+        """
         embedder = self.current(config)
         if embedder is not None:
             return embedder
+        stale = None
         with self._lock:
             embedder = self.current(config)
             if embedder is None:
+                stale = self._embedder
                 embedder = self._embedder = Embedder.from_config(config)
+        if stale is not None:
+            stale.close()
         return embedder
 
     async def aget(self, config: EmbedderConfig) -> Embedder:

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import http.server
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -20,13 +21,21 @@ Respond = Callable[["http.server.BaseHTTPRequestHandler", "FaultServer"], None]
 
 
 class FaultServer:
-    """A threaded HTTP/1.1 server on ``host`` (127.0.0.1 by default) calling ``respond``.
+    """A threaded HTTP/1.1 server on ``host`` (127.0.0.1 by default) calling ``respond``;
+    HTTPS with ``tls`` (a server-side ``ssl.SSLContext``).
 
     ``requests`` records ``(method, path, headers, body)`` of every request; ``stop`` is set on
     close so endless responders end.
     """
 
-    def __init__(self, respond: Respond, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        respond: Respond,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.respond = respond
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.stop = threading.Event()
@@ -51,7 +60,12 @@ class FaultServer:
 
         self._httpd = http.server.ThreadingHTTPServer((host, port), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self.scheme = "https" if tls else "http"
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     @property
@@ -60,7 +74,7 @@ class FaultServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self._httpd.server_address[0]}:{self.port}"
+        return f"{self.scheme}://{self._httpd.server_address[0]}:{self.port}"
 
     def close(self) -> None:
         self.stop.set()
@@ -95,8 +109,7 @@ def drip(
 
     def respond(handler: Any, server: FaultServer) -> None:
         head = (
-            f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode()
         if not headers_too:
             handler.wfile.write(head)
@@ -111,8 +124,11 @@ def drip(
     return respond
 
 
-def endless(chunk: bytes, *, ctype: str = "application/json", prefix: bytes = b"") -> Respond:
-    """Answer 200 with a chunked body that never ends (until the client hangs up)."""
+def endless(
+    chunk: bytes, *, ctype: str = "application/json", prefix: bytes = b"", total: int = 0
+) -> Respond:
+    """Answer 200 with a chunked body that goes on until the client hangs up (or ``total``
+    bytes, then ends properly)."""
 
     def respond(handler: Any, server: FaultServer) -> None:
         handler.send_response(200)
@@ -122,9 +138,13 @@ def endless(chunk: bytes, *, ctype: str = "application/json", prefix: bytes = b"
         frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
         if prefix:
             handler.wfile.write(f"{len(prefix):x}\r\n".encode() + prefix + b"\r\n")
-        deadline = time.monotonic() + 60
+        deadline, sent = time.monotonic() + 60, 0
         while not server.stop.is_set() and time.monotonic() < deadline:
+            if total and sent >= total:
+                handler.wfile.write(b"0\r\n\r\n")
+                return
             handler.wfile.write(frame)
+            sent += len(chunk)
 
     return respond
 

@@ -329,10 +329,10 @@ class ApiBackend:
         """A finished response -> vectors, a retry decision, or a raised error."""
         status = response.status
         if 200 <= status < 300:
-            parsed = wire.parse_embeddings(response.content, expected, offset)
+            parsed = wire.parse_embeddings(response.content, expected, offset, self._scrub)
             self._accept(parsed)
             return parsed.vectors
-        message = self._scrub(wire.error_message(response.content))
+        message = wire.error_message(response.content, self._scrub)
         if status in wire.RETRYABLE_STATUS and attempt < self.config.max_retries:
             retry_after = response.headers.get("retry-after")
             delay = wire.retry_delay(attempt, retry_after, base=wire.BACKOFF_BASE)

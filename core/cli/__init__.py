@@ -9,13 +9,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+# Imported eagerly: the function ``main`` must win over the submodule of the same name, which
+# would otherwise replace this attribute the first time anything imports ``clipbridge.cli.main``.
+from .main import build_parser, main
 
-__all__ = ["main"]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``clipbridge`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
-    from .main import main as run
-
-    return run(argv)
+__all__ = ["build_parser", "main"]

@@ -1,25 +1,186 @@
-"""Options every ``clipbridge`` subcommand that loads a model shares."""
+"""Options every ``clipbridge`` subcommand shares, and the checks argparse runs on their values.
+
+A bad value stops the command at parse time (exit code 2, one line), before any model loads.
+
+Example::
+
+    parser = Parser(prog="clipbridge thing")
+    add_model_options(parser)
+    parser.add_argument("--top-k", type=positive_int, default=3)
+    parser.add_argument("--out", type=output_path(".html"), default="page.html")
+    args = parser.parse_args(["--dtype", "float32", "--top-k", "5"])
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
-from ..config import DEFAULT_MODEL
+from ..config import DEFAULT_BASE_URL, DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from ..embedder import Embedder
 
-__all__ = ["add_model_options", "embedder_from_args"]
+__all__ = [
+    "DEVICES",
+    "DTYPES",
+    "STDOUT",
+    "Parser",
+    "add_model_options",
+    "add_verbose_option",
+    "device",
+    "embedder_from_args",
+    "output_path",
+    "positive_int",
+    "verbose_logging",
+]
+
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+STDOUT = "-"  # ``--out -``: write to standard output
+_DEVICE = re.compile(r"^(auto|cpu|cuda|mps)$|^(cuda|mps):\d+$")
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line on stderr (exit code 2).
+
+    argparse prints the whole usage block before the error; for a command with a dozen options
+    that buries the one sentence that matters, so this prints the sentence and where help is.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
+
+
+def device(text: str) -> str:
+    """An argparse ``type``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    if not _DEVICE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"invalid device {text!r} (choose from {', '.join(DEVICES)})"
+        )
+    return text
+
+
+def output_path(*suffixes: str, stdout: bool = True) -> Callable[[str], str | Path]:
+    """An argparse ``type`` for ``--out``: a file that can be written, checked before any work.
+
+    The file's folder must exist and be writable, the file must not be a folder, and its name
+    must end in one of ``suffixes`` (when given). ``-`` (standard output) passes when ``stdout``.
+    """
+
+    def check(text: str) -> str | Path:
+        if text == STDOUT:
+            if stdout:
+                return STDOUT
+            raise argparse.ArgumentTypeError("'-' (standard output) is not supported here")
+        path = Path(text).expanduser()
+        if suffixes and path.suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(f"{text!r} must end in {' or '.join(suffixes)}")
+        folder = path.parent
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text!r} is a folder, not a file")
+        if not folder.is_dir():
+            raise argparse.ArgumentTypeError(f"cannot write {text!r}: no folder {str(folder)!r}")
+        writable = os.access(path, os.W_OK) if path.exists() else os.access(folder, os.W_OK)
+        if not writable:
+            raise argparse.ArgumentTypeError(f"cannot write {text!r}: permission denied")
+        return path
+
+    check.__name__ = "output file"  # argparse names the type in its messages
+    return check
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """``--model --backend --device --dtype --base-url`` on ``parser``."""
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder")
-    parser.add_argument("--backend", choices=("local", "api"), default="local")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="auto")
-    parser.add_argument("--base-url", dest="base_url", default=None, help="API base URL")
+    group = parser.add_argument_group("model options")
+    group.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        metavar="M",
+        help=f"Hugging Face hub id, API model name or local folder (default: {DEFAULT_MODEL})",
+    )
+    group.add_argument(
+        "--backend",
+        choices=("local", "api"),
+        default="local",
+        help="where vectors are computed: local PyTorch, or the Jina API with $JINA_API_KEY "
+        "(default: local)",
+    )
+    group.add_argument(
+        "--device",
+        type=device,
+        default="auto",
+        metavar="D",
+        help=f"local backend: {', '.join(DEVICES)} (default: auto)",
+    )
+    group.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="auto",
+        help="local backend: weight precision (default: auto)",
+    )
+    group.add_argument(
+        "--base-url",
+        dest="base_url",
+        default=None,
+        metavar="URL",
+        help=f"API backend: a server speaking the Jina wire format (default: {DEFAULT_BASE_URL})",
+    )
+
+
+def add_verbose_option(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """``-v/--verbose``: show the INFO log lines of the ``clipbridge`` logger (retries, ...).
+
+    On the top-level parser it defaults to False; on a subcommand it leaves the namespace alone
+    unless given, so ``clipbridge -v embed`` and ``clipbridge embed -v`` both work.
+    """
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if top_level else argparse.SUPPRESS,
+        help="also show clipbridge's INFO messages, such as API retries (default: warnings only)",
+    )
+
+
+@contextmanager
+def verbose_logging(verbose: bool) -> Iterator[None]:
+    """Show the ``clipbridge`` logger's records on stderr: INFO when ``verbose``, else WARNING.
+
+    The handler and level are put back on exit, so ``main()`` can run many times in one process
+    (tests) without stacking handlers.
+    """
+    logger = logging.getLogger("clipbridge")
+    level = logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("clipbridge: %(message)s"))
+    handler.setLevel(level)
+    previous = logger.level
+    logger.setLevel(level)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 def embedder_from_args(args: argparse.Namespace) -> Embedder:

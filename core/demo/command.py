@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli.options import add_model_options
+from ..cli.options import STDOUT, add_model_options, output_path, positive_int
 from ..errors import ClipBridgeError
 from .frameworks import FRAMEWORKS
 from .html import render_html
-from .run import DEFAULT_TOP_K, find_images_folder, format_table, load_corpus, run_demo
+from .run import (
+    DEFAULT_TOP_K,
+    find_images_folder,
+    format_table,
+    load_corpus,
+    quality_lines,
+    run_demo,
+)
 
 __all__ = ["register"]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    # With ``--out -`` the page goes to stdout, so everything else goes to stderr.
+    say = sys.stderr if args.out == STDOUT else sys.stdout
     folder = args.images or find_images_folder()
     if folder is None:
         raise ClipBridgeError(
-            "no demo images found (examples/data); pass --images FOLDER with some .jpg/.png files"
+            "no demo images found (the package's demo/data folder is missing); "
+            "pass --images FOLDER with some .jpg/.png files"
         )
     items = load_corpus(Path(folder))
     options: dict[str, Any] = {"backend": args.backend}
@@ -40,15 +51,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     print(
         f"clipbridge demo: {run.framework}, {run.model} ({run.backend}, {run.device}, "
-        f"{run.dimension}-d)"
+        f"{run.dimension}-d)",
+        file=say,
     )
     print(
         f"indexed {len(items)} images + {len(items)} captions in {run.index_seconds:.2f} s "
-        f"(model load {run.load_seconds:.2f} s)\n"
+        f"(model load {run.load_seconds:.2f} s)",
+        file=say,
     )
-    print(format_table(run))
-    args.out.write_text(render_html(run), encoding="utf-8")
-    print(f"\nwrote {args.out}")
+    print("\n".join(quality_lines(run)) + "\n", file=say)
+    print(format_table(run), file=say)
+    page = render_html(run)
+    if args.out == STDOUT:
+        sys.stdout.write(page)
+        return 0
+    try:
+        args.out.write_text(page, encoding="utf-8")
+    except OSError as exc:  # checked at parse time; the disk can still fill up
+        raise ClipBridgeError(f"cannot write {str(args.out)!r}: {exc.strerror or exc}") from exc
+    print(f"\nwrote {args.out}", file=say)
     return 0
 
 
@@ -58,16 +79,55 @@ def register(subparsers: Any) -> None:
         "demo",
         help="index example photos in a framework's vector store and search them",
         description="Index photos and captions in a framework's vector store, run text->image, "
-        "image->image and text->text queries, print the ranked hits and write an HTML page.",
+        "image->image and text->text queries, print the ranked hits and write an HTML page. "
+        "It also measures how many captions find their own photo first (recall@1) and warns "
+        "when that is near chance: an untrained checkpoint.",
     )
-    demo.add_argument("--framework", choices=tuple(FRAMEWORKS), default="llama-index")
-    add_model_options(demo)
-    demo.add_argument("--images", type=Path, default=None, help="folder of images (+captions.json)")
-    demo.add_argument("--out", type=Path, default=Path("demo.html"), help="HTML page to write")
-    demo.add_argument("--query", action="append", default=[], help="text query (repeatable)")
     demo.add_argument(
-        "--query-image", action="append", default=[], help="file name of an indexed image"
+        "--framework",
+        choices=tuple(FRAMEWORKS),
+        default="llama-index",
+        help="which framework indexes and searches; its extra must be installed "
+        "(default: llama-index)",
     )
-    demo.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
+    demo.add_argument(
+        "--images",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="folder of .jpg/.png/... photos, captions in captions.json or captions.tsv "
+        "(default: the bundled photos)",
+    )
+    demo.add_argument(
+        "--out",
+        type=output_path(),
+        default="demo.html",  # a string, so that argparse checks it too
+        metavar="FILE",
+        help="the HTML page to write, or '-' for stdout (the table then goes to stderr); "
+        "default: demo.html",
+    )
+    demo.add_argument(
+        "--query",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="text query for text->image and text->text (repeatable; default: four examples)",
+    )
+    demo.add_argument(
+        "--query-image",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="file name of an indexed photo to search with (repeatable; default: rocket.jpg, "
+        "cat.jpg)",
+    )
+    demo.add_argument(
+        "--top-k",
+        type=positive_int,
+        default=DEFAULT_TOP_K,
+        metavar="N",
+        help=f"hits per query (default: {DEFAULT_TOP_K})",
+    )
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_model_options(demo)
     demo.set_defaults(func=_cmd_demo)

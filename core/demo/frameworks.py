@@ -3,7 +3,8 @@
 Each function builds its framework's own vector index through the clipbridge adapter (LlamaIndex
 ``MultiModalVectorStoreIndex``, LangChain ``InMemoryVectorStore``, Haystack
 ``InMemoryDocumentStore``), runs the text->image, image->image and text->text queries of a
-:class:`Job` and returns the indexing time and the ranked hits. Frameworks are imported lazily.
+:class:`Job` and returns the indexing time, the ranked hits, and how many captions find their own
+photo first through the same index (recall@1). Frameworks are imported lazily.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "DemoRun",
     "Hit",
     "Job",
+    "Outcome",
     "QueryResult",
     "check_framework",
 ]
@@ -79,6 +81,16 @@ class DemoRun:
     load_seconds: float
     index_seconds: float = 0.0
     results: list[QueryResult] = field(default_factory=list)
+    recall_hits: int = 0  # captions whose own photo the framework's index ranks first
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a framework function returns: indexing time, the queries' hits, recall@1 hits."""
+
+    index_seconds: float
+    results: list[QueryResult]
+    recall_hits: int
 
 
 @dataclass(frozen=True)
@@ -96,9 +108,10 @@ class Job:
 
 
 def _missing(framework: str, exc: ImportError) -> ClipBridgeError:
+    extra = ADAPTERS[framework][1]
     return ClipBridgeError(
-        f"the {framework} demo needs {exc.name or 'more packages'}: "
-        f"pip install 'clipbridge[{ADAPTERS[framework][1]}]' (or choose another --framework)"
+        f"the {framework} demo needs the {extra} extra ({exc.name or 'a package'} is missing): "
+        f'pip install "clipbridge[{extra}]" (or choose another --framework)'
     )
 
 
@@ -116,13 +129,22 @@ def _timed(fn: Callable[[], list[Hit]], kind: str, query: str) -> QueryResult:
     return QueryResult(kind, query, hits, time.perf_counter() - start)
 
 
+def _recall_hits(items: list[DemoItem], top_image: Callable[[str], list[Hit]]) -> int:
+    """How many captions find their own photo first (caption -> photo recall@1, as a count)."""
+    found = 0
+    for item in items:
+        hits = top_image(item.caption)
+        found += bool(hits) and hits[0].file == item.name
+    return found
+
+
 def _without(hits: list[Hit], name: str, k: int) -> list[Hit]:
     """Image→image hits minus the query image itself (it always ranks first)."""
     return [h for h in hits if h.file != name][:k]
 
 
 # -- one function per framework -----------------------------------------------------------------
-def _run_llama_index(job: Job) -> tuple[float, list[QueryResult]]:
+def _run_llama_index(job: Job) -> Outcome:
     try:
         from llama_index.core.indices import MultiModalVectorStoreIndex
         from llama_index.core.schema import ImageNode, TextNode
@@ -164,10 +186,11 @@ def _run_llama_index(job: Job) -> tuple[float, list[QueryResult]]:
         _timed(lambda q=q: hits(retriever.text_retrieve(q)), "text->text", q)
         for q in job.text_to_text
     ]
-    return seconds, results
+    recall = _recall_hits(job.items, lambda q: hits(retriever.text_to_image_retrieve(q)))
+    return Outcome(seconds, results, recall)
 
 
-def _run_langchain(job: Job) -> tuple[float, list[QueryResult]]:
+def _run_langchain(job: Job) -> Outcome:
     try:
         from langchain_core.embeddings import Embeddings
         from langchain_core.vectorstores import InMemoryVectorStore
@@ -220,10 +243,11 @@ def _run_langchain(job: Job) -> tuple[float, list[QueryResult]]:
         _timed(lambda q=q: hits(texts.similarity_search_with_score(q, k)), "text->text", q)
         for q in job.text_to_text
     ]
-    return seconds, results
+    recall = _recall_hits(job.items, lambda q: hits(images.similarity_search_with_score(q, 1)))
+    return Outcome(seconds, results, recall)
 
 
-def _run_haystack(job: Job) -> tuple[float, list[QueryResult]]:
+def _run_haystack(job: Job) -> Outcome:
     try:
         from haystack import Document
         from haystack.components.retrievers.in_memory import InMemoryEmbeddingRetriever
@@ -285,10 +309,11 @@ def _run_haystack(job: Job) -> tuple[float, list[QueryResult]]:
     results += [
         _timed(lambda q=q: search(embed(q), "text", k), "text->text", q) for q in job.text_to_text
     ]
-    return seconds, results
+    recall = _recall_hits(job.items, lambda q: search(embed(q), "image", 1))
+    return Outcome(seconds, results, recall)
 
 
-FRAMEWORKS: dict[str, Callable[[Job], tuple[float, list[QueryResult]]]] = {
+FRAMEWORKS: dict[str, Callable[[Job], Outcome]] = {
     "llama-index": _run_llama_index,
     "langchain": _run_langchain,
     "haystack": _run_haystack,

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from .run import UNTRAINED_FACTOR, looks_untrained, recall_summary
+
 if TYPE_CHECKING:
     from .frameworks import DemoItem, DemoRun, QueryResult
 
@@ -58,6 +60,8 @@ figcaption { font-size: 12.5px; margin-top: 5px; }
           margin-top: 12px; }
 .corpus figure { width: auto; }
 .corpus figure img { width: 100%; }
+.warning { background: #fff4e5; border: 1px solid #f0b35a; border-radius: 8px; padding: 10px 14px;
+           margin: 14px 0 0; color: #6a3d00; }
 footer { margin-top: 36px; color: #6b7385; font-size: 12px; }
 """
 
@@ -119,12 +123,14 @@ def render_html(run: DemoRun) -> str:
     items = {i.name: i for i in run.items}
     thumbs = {i.name: thumbnail_data_uri(i.path) for i in run.items}
     query_ms = sum(r.seconds for r in run.results) * 1000
+    n = len(run.items)
     setup = [
         ("framework", run.framework),
         ("model", run.model),
         ("backend", f"{run.backend} · {run.device}"),
         ("dimension", str(run.dimension)),
-        ("corpus", f"{len(run.items)} images + {len(run.items)} captions"),
+        ("corpus", f"{n} images + {n} captions"),
+        ("caption → photo recall@1", f"{recall_summary(run)} (chance: 1/{n})"),
     ]
     timings = [
         ("model load", f"{run.load_seconds:.2f} s"),
@@ -145,6 +151,12 @@ def render_html(run: DemoRun) -> str:
             for group in (setup, timings)
         ),
     ]
+    if looks_untrained(run):
+        parts.append(
+            '<p class="warning" id="untrained"><b>This checkpoint looks untrained.</b> '
+            f"Only {escape(recall_summary(run))}: at most {UNTRAINED_FACTOR}× chance "
+            f"({UNTRAINED_FACTOR}/{n}). The rankings below are noise, not meaning.</p>"
+        )
     for kind, (title, blurb) in _TITLES.items():
         results = [r for r in run.results if r.kind == kind]
         if results:

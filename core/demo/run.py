@@ -39,6 +39,9 @@ __all__ = [
     "find_images_folder",
     "format_table",
     "load_corpus",
+    "looks_untrained",
+    "quality_lines",
+    "recall_summary",
     "run_demo",
 ]
 
@@ -52,16 +55,21 @@ DEFAULT_TEXT_TO_IMAGE = (
 DEFAULT_IMAGE_QUERIES = ("rocket.jpg", "cat.jpg")
 DEFAULT_TEXT_TO_TEXT = ("a hot drink", "old money", "looking into the eye")
 DEFAULT_TOP_K = 3
+# The checkpoint "looks untrained" when at most UNTRAINED_FACTOR x chance of the captions find
+# their own photo first (chance: 1 in n each, so at most 2 captions of any corpus), judged only
+# from MIN_ITEMS_FOR_VERDICT photos up (with 3 photos chance alone finds one in three).
+UNTRAINED_FACTOR = 2
+MIN_ITEMS_FOR_VERDICT = 6
 
 
 # -- corpus -----------------------------------------------------------------------------------
 def find_images_folder() -> Path | None:
-    """``examples/data`` under the current folder, else next to the package in a source checkout."""
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        folder = base / "examples" / "data"
-        if folder.is_dir():
-            return folder
-    return None
+    """The demo's bundled photos (package data ``clipbridge/demo/data``: in a wheel and a checkout).
+
+    ``examples/data`` in the repository links to the same folder.
+    """
+    folder = Path(__file__).resolve().parent / "data"
+    return folder if folder.is_dir() else None
 
 
 def _read_captions(folder: Path) -> dict[str, str]:
@@ -160,8 +168,39 @@ def run_demo(
         items=items,
         load_seconds=load_seconds,
     )
-    run.index_seconds, run.results = FRAMEWORKS[framework](job)
+    outcome = FRAMEWORKS[framework](job)
+    run.index_seconds, run.results, run.recall_hits = (
+        outcome.index_seconds,
+        outcome.results,
+        outcome.recall_hits,
+    )
     return run
+
+
+def recall_summary(run: DemoRun) -> str:
+    """``11/12 captions find their photo first`` (caption -> photo recall@1 through the index)."""
+    return f"{run.recall_hits}/{len(run.items)} captions find their photo first"
+
+
+def looks_untrained(run: DemoRun) -> bool:
+    """True when recall@1 is at most ``UNTRAINED_FACTOR`` x chance (chance: 1 in n per caption).
+
+    With fewer than ``MIN_ITEMS_FOR_VERDICT`` photos chance is too high to tell: never True.
+    """
+    n = len(run.items)
+    return n >= MIN_ITEMS_FOR_VERDICT and run.recall_hits / n <= UNTRAINED_FACTOR / n
+
+
+def quality_lines(run: DemoRun) -> list[str]:
+    """What the terminal says about the checkpoint: the recall stat, and a warning if untrained."""
+    n = len(run.items)
+    lines = [f"caption -> photo recall@1: {recall_summary(run)} (chance: 1/{n})"]
+    if looks_untrained(run):
+        lines.append(
+            f"warning: the checkpoint looks untrained: at most {UNTRAINED_FACTOR}x chance "
+            f"({UNTRAINED_FACTOR}/{n}); the rankings below are noise, not meaning"
+        )
+    return lines
 
 
 def format_table(run: DemoRun) -> str:

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from ..cli.options import add_model_options
+from ..cli.options import add_model_options, positive_int
 from ..config import DEFAULT_BATCH_SIZE, EmbedderConfig
 from .settings import (
     API_KEYS_ENV,
@@ -76,26 +76,80 @@ def register(subparsers: Any) -> None:
         "dynamic batching across concurrent requests, /health, /metrics and /docs.",
     )
     add_model_options(serve)
-    serve.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="model chunk")
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"items per forward pass inside a model call (default: {DEFAULT_BATCH_SIZE})",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8080, help="port to listen on; 0 picks a free one (8080)"
+    )
     serve.add_argument(
         "--api-key",
         action="append",
         default=[],
-        help=f"accepted Bearer key (repeatable; else ${API_KEYS_ENV}, comma-separated)",
+        metavar="KEY",
+        help=f"accepted Bearer key, repeatable (default: ${API_KEYS_ENV}, comma-separated; "
+        "none: no key needed)",
     )
-    serve.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE)
-    serve.add_argument("--max-wait-ms", type=float, default=DEFAULT_MAX_WAIT_MS)
-    serve.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE, help="items; then 429")
-    serve.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES)
-    serve.add_argument("--max-inputs", type=int, default=DEFAULT_MAX_INPUTS, help="per request")
-    serve.add_argument("--allow-image-urls", action="store_true", help="fetch image URLs")
+    serve.add_argument(
+        "--max-batch-size",
+        type=positive_int,
+        default=DEFAULT_MAX_BATCH_SIZE,
+        metavar="N",
+        help=f"most items coalesced into one model call (default: {DEFAULT_MAX_BATCH_SIZE})",
+    )
+    serve.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=DEFAULT_MAX_WAIT_MS,
+        metavar="MS",
+        help="how long the oldest queued item waits for others before its batch runs "
+        f"(default: {DEFAULT_MAX_WAIT_MS:g})",
+    )
+    serve.add_argument(
+        "--max-queue",
+        type=positive_int,
+        default=DEFAULT_MAX_QUEUE,
+        metavar="N",
+        help=f"items admitted at once; beyond, requests get 429 (default: {DEFAULT_MAX_QUEUE})",
+    )
+    serve.add_argument(
+        "--max-request-bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_REQUEST_BYTES,
+        metavar="N",
+        help=f"largest request body; beyond: 413 (default: {DEFAULT_MAX_REQUEST_BYTES})",
+    )
+    serve.add_argument(
+        "--max-inputs",
+        type=positive_int,
+        default=DEFAULT_MAX_INPUTS,
+        metavar="N",
+        help=f"most items in one request; beyond: 413 (default: {DEFAULT_MAX_INPUTS})",
+    )
+    serve.add_argument(
+        "--allow-image-urls", action="store_true", help="fetch http(s) image URLs in requests"
+    )
     serve.add_argument(
         "--allow-private-urls",
         action="store_true",
-        help="also fetch URLs on loopback/private/link-local hosts (only on trusted networks)",
+        help="also fetch URLs whose host is loopback, private or link-local (trusted networks)",
     )
-    serve.add_argument("--served-model-name", default=None, help="the model name to answer to")
-    serve.add_argument("--log-level", default="info", help="uvicorn log level")
+    serve.add_argument(
+        "--served-model-name",
+        default=None,
+        metavar="NAME",
+        help="the model name the server answers to (default: the model's short name)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="uvicorn's log level (default: info)",
+    )
     serve.set_defaults(func=_cmd_serve)

@@ -9,9 +9,18 @@ Example::
     )
 """
 
-from .document_embedder import ClipBridgeDocumentEmbedder
-from .document_image_embedder import ClipBridgeDocumentImageEmbedder
-from .text_embedder import ClipBridgeTextEmbedder
+try:
+    from .document_embedder import ClipBridgeDocumentEmbedder
+    from .document_image_embedder import ClipBridgeDocumentImageEmbedder
+    from .text_embedder import ClipBridgeTextEmbedder
+except ModuleNotFoundError as exc:  # the framework is an extra: say which one to install
+    if (exc.name or "").split(".")[0] != "haystack":
+        raise
+    raise ImportError(
+        f"clipbridge's Haystack adapter needs haystack-ai ({exc.name} is missing): "
+        'pip install "clipbridge[haystack]"',
+        name=exc.name,
+    ) from exc
 
 __all__ = [
     "ClipBridgeDocumentEmbedder",

@@ -8,6 +8,15 @@ Example::
     vectors = embeddings.embed_image(uris=["photo.jpg"])
 """
 
-from .embeddings import ClipBridgeEmbeddings
+try:
+    from .embeddings import ClipBridgeEmbeddings
+except ModuleNotFoundError as exc:  # the framework is an extra: say which one to install
+    if (exc.name or "").split(".")[0] not in ("langchain_core", "pydantic"):
+        raise
+    raise ImportError(
+        f"clipbridge's LangChain adapter needs langchain-core ({exc.name} is missing): "
+        'pip install "clipbridge[langchain]"',
+        name=exc.name,
+    ) from exc
 
 __all__ = ["ClipBridgeEmbeddings"]

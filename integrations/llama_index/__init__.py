@@ -8,6 +8,15 @@ Example::
     vector = model.get_image_embedding("photo.jpg")      # list[float], 768 values
 """
 
-from .base import ClipBridgeEmbedding
+try:
+    from .base import ClipBridgeEmbedding
+except ModuleNotFoundError as exc:  # the framework is an extra: say which one to install
+    if (exc.name or "").split(".")[0] not in ("llama_index", "pydantic"):
+        raise
+    raise ImportError(
+        f"clipbridge's LlamaIndex adapter needs llama-index-core ({exc.name} is missing): "
+        'pip install "clipbridge[llama-index]"',
+        name=exc.name,
+    ) from exc
 
 __all__ = ["ClipBridgeEmbedding"]

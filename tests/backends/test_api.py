@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import io
+import logging
 import time
 
 import numpy as np
@@ -399,3 +400,320 @@ def test_sync_close_inside_a_running_loop_closes_its_async_client(make):
         return client.is_closed, emb.backend._aclients
 
     assert asyncio.run(scenario()) == (True, {})
+
+
+# -- hardening (issue 11) ---------------------------------------------------------------------
+def _texts(n: int) -> list[str]:
+    return [f"text number {i}" for i in range(n)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failed_batch_with_others_queued_is_a_backend_error_every_time(make, api_server, mode):
+    # One request per input, two in flight: when the first answers 400, the queued ones are
+    # cancelled. That must never surface as a raw CancelledError.
+    emb = make(api_batch_size=1, max_concurrency=2, max_retries=0)
+    for _ in range(15):
+        api_server.reset()
+        api_server.faults.append(Fault(status=400, body={"detail": "bad input"}))
+        with pytest.raises(BackendError, match="bad input") as info:
+            run(emb, mode, "texts", _texts(40))
+        error = info.value
+        assert type(error) is BackendError and error.status_code == 400
+        assert len(error.failed_indices) >= 1 and not set(error.partial) & set(error.failed_indices)
+        assert sorted([*error.partial, *error.failed_indices]) == list(range(40))
+        assert api_server.hits <= 3  # the failed one and at most the one beside it (+1 racing)
+
+
+def test_a_failed_first_request_of_a_big_default_batching_call(make, api_server):
+    api_server.vectors = "hash"  # fast pseudo-vectors: 64,000 texts
+    try:
+        api_server.faults.append(Fault(status=400, body={"detail": "bad input"}))
+        with pytest.raises(BackendError, match="bad input") as info:
+            make(max_retries=0).embed_texts(_texts(64_000))
+    finally:
+        api_server.vectors = "model"
+    error = info.value
+    assert len(error.failed_indices) >= 64_000 - 4 * 64  # at most the requests in flight landed
+    assert sorted([*error.partial, *error.failed_indices]) == list(range(64_000))
+    assert "error.partial" not in str(info.value)
+    assert "inputs were embedded before the failure" in str(info.value)
+
+
+class _Vectors:
+    """A server answering with the given vector values (float lists or base64)."""
+
+    def __init__(self, rows, embedding_type, usage=None):
+        self.rows, self.embedding_type = rows, embedding_type
+        self.usage = usage if usage is not None else {"total_tokens": 3, "prompt_tokens": 3}
+
+    def __call__(self, handler, server):
+        import base64
+        import json
+
+        data = []
+        for i, row in enumerate(self.rows):
+            value = np.asarray(row, dtype="<f4")
+            embedding = (
+                base64.b64encode(value.tobytes()).decode()
+                if self.embedding_type == "base64"
+                else [float(x) for x in value]
+            )
+            data.append({"object": "embedding", "index": i, "embedding": embedding})
+        body = json.dumps({"data": data, "usage": self.usage}).encode()  # NaN -> bare NaN
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+
+def _api(server, **kwargs):
+    kwargs = {"max_retries": 0, **kwargs}
+    return Embedder("tiny", backend="api", base_url=server.url, api_key=TEST_API_KEY, **kwargs)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("embedding_type", ["float", "base64"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nan_or_inf_vectors_are_rejected_naming_the_inputs(mode, embedding_type, bad):
+    from fault_server import FaultServer
+
+    rows = [[0.5, 0.5], [0.5, bad], [1.0, 0.0], [bad, bad]]
+    with FaultServer(_Vectors(rows, embedding_type)) as server:
+        emb = _api(server, embedding_type=embedding_type)
+        with pytest.raises(BackendError, match=r"NaN or infinite values for inputs 1, 3") as info:
+            run(emb, mode, "texts", ["a", "b", "c", "d"])
+        emb.close()
+    assert info.value.failed_indices == [0, 1, 2, 3]
+
+
+def test_nan_indices_count_from_the_whole_call(make):
+    from fault_server import FaultServer
+
+    with FaultServer(_Vectors([[0.5, 0.5], [0.5, float("nan")]], "float")) as server:
+        emb = _api(server, embedding_type="float", api_batch_size=2, max_concurrency=1)
+        with pytest.raises(BackendError, match=r"for inputs 1\b"):
+            emb.embed_texts(["a", "b"])
+        emb.close()
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [{"total_tokens": "many"}, {"total_tokens": [1]}, {"total_tokens": 1.5}, {"total_tokens": -3}],
+)
+def test_a_non_numeric_usage_count_is_ignored_and_logged(usage, caplog):
+    from fault_server import FaultServer
+
+    with FaultServer(_Vectors([[0.6, 0.8]], "float", usage=usage)) as server:
+        emb = _api(server, embedding_type="float")
+        with caplog.at_level(logging.WARNING, logger="clipbridge"):
+            vec = emb.embed_texts(["a"])
+        emb.close()
+    np.testing.assert_allclose(vec, [[0.6, 0.8]], atol=1e-6)
+    assert emb.backend.usage.total_tokens == 0 and emb.backend.usage.requests == 1
+    assert any("usage.total_tokens" in r.getMessage() for r in caplog.records)
+
+
+# -- keys: cleaned, never shown ---------------------------------------------------------------
+def _all_text(exc: BaseException) -> str:
+    """Everything an exception chain can show: messages, reprs, args and string attributes."""
+    parts, seen, stack = [], set(), [exc]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        parts += [str(node), repr(node), *map(repr, node.args)]
+        parts += [repr(v) for v in vars(node).values() if isinstance(v, (str, bytes))]
+        stack += [node.__cause__, node.__context__]
+    return "\n".join(parts)
+
+
+def _key_forms(key: str) -> list[str]:
+    import base64
+    import urllib.parse
+
+    header = f"Bearer {key}"
+    forms = [key, repr(key), urllib.parse.quote(key), urllib.parse.quote(header)]
+    for text in (key, header, f"Authorization: {header}", f"x{header}", f"xy{header}"):
+        raw = text.encode()
+        forms += [base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()]
+    return forms
+
+
+def _assert_no_key(text: str, key: str) -> None:
+    import base64
+
+    assert key not in text
+    assert key[:12] not in text and key[-12:] not in text  # nor cut in half
+    assert key.encode().hex() not in text
+    for form in _key_forms(key):
+        assert form not in text, form
+    for shift in range(3):  # the key inside any base64 blob
+        encoded = base64.b64encode(b"\0" * shift + key.encode()).decode()
+        assert encoded[4 if shift else 0 : ((shift + len(key)) // 3) * 4] not in text
+
+
+SECRET = "sk-0123456789abcdefSECRET"
+
+
+@pytest.mark.parametrize("key", [SECRET + "\n", f"  {SECRET}\r\n", f"\t{SECRET} "])
+def test_surrounding_whitespace_is_stripped(api_server, key, monkeypatch):
+    monkeypatch.setattr(api_server, "api_key", SECRET)
+    emb = Embedder(**api_server.embedder_kwargs(api_key=key))
+    assert emb.embed_texts(["hello"]).shape == (1, 96)
+    monkeypatch.setenv("JINA_API_KEY", key)
+    emb2 = Embedder(**api_server.embedder_kwargs(api_key=None))
+    assert emb2.embed_texts(["hello"]).shape == (1, 96)
+    emb.close(), emb2.close()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [f"sk-0123\n{SECRET}", f"{SECRET}\x00x", f"{SECRET} two", f"{SECRET}é", "sk\x7f" + SECRET],
+)
+def test_a_key_with_inner_whitespace_or_control_characters_fails_before_any_request(
+    api_server, key, caplog
+):
+    with caplog.at_level(logging.DEBUG), pytest.raises(AuthenticationError) as info:
+        Embedder(**api_server.embedder_kwargs(api_key=key)).embed_texts(["a"])
+    assert "API key contains" in str(info.value)
+    assert "whitespace" in str(info.value) or "control" in str(info.value)
+    assert api_server.hits == 0
+    _assert_no_key(_all_text(info.value) + caplog.text, SECRET)
+
+
+def _echo(kind: str):
+    """A server that quotes the request's Authorization header back, in several encodings."""
+    import base64
+    import urllib.parse
+
+    def respond(handler, server):
+        auth = handler.headers.get("Authorization", "")
+        echoed = "; ".join(
+            [
+                f"you sent {auth}",
+                "b64 " + base64.b64encode(f"Authorization: {auth}".encode()).decode(),
+                "url " + urllib.parse.quote(auth),
+                f"your headers: {dict(handler.headers)!r}",
+            ]
+        ).encode()
+        status = {"non-json-200": 200, "error-400": 400, "error-401": 401, "error-503": 503}[kind]
+        handler.send_response(status)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Length", str(len(echoed)))
+        handler.end_headers()
+        handler.wfile.write(echoed)
+
+    return respond
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", ["non-json-200", "error-400", "error-401", "error-503"])
+def test_a_server_echoing_the_key_never_gets_it_shown(mode, kind, caplog):
+    from fault_server import FaultServer
+
+    with FaultServer(_echo(kind)) as server:
+        emb = Embedder("tiny", backend="api", base_url=server.url, api_key=SECRET, max_retries=1)
+        with caplog.at_level(logging.DEBUG), pytest.raises(BackendError) as info:
+            run(emb, mode, "texts", ["a"])
+        emb.close()
+    assert "you sent Bearer ***" in str(info.value)  # the body is quoted, key blanked out
+    _assert_no_key(_all_text(info.value) + caplog.text, SECRET)
+
+
+# -- time and size bounds ---------------------------------------------------------------------
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("headers_too", [False, True])
+def test_timeout_is_a_deadline_for_the_whole_response(mode, headers_too):
+    from fault_server import FaultServer, drip
+
+    body = b'{"data": [{"index": 0, "embedding": [0.6, 0.8]}]}'  # 50 bytes: 5 s at 0.1 s each
+    with FaultServer(drip(body, every=0.1, headers_too=headers_too, ctype="x/json")) as server:
+        emb = _api(server, timeout=0.5, embedding_type="float")
+        start = time.monotonic()
+        with pytest.raises(BackendError, match=r"ReadTimeout.*within 0.5s.*timeout=0.5s"):
+            run(emb, mode, "texts", ["a"])
+        elapsed = time.monotonic() - start
+        emb.close()
+    assert elapsed < 1.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_retries_each_get_a_fresh_deadline(mode):
+    from fault_server import FaultServer, drip
+
+    with FaultServer(drip(b"x" * 100, every=0.1)) as server:
+        emb = _api(server, timeout=0.3).backend
+        emb.config.max_retries = 2
+        start = time.monotonic()
+        with pytest.raises(BackendError, match="after 3 attempt"):
+            run(emb, mode, "texts", ["a"])
+        assert 0.9 <= time.monotonic() - start < 2.0 and len(server.requests) == 3
+        emb.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("chunked", [True, False])
+def test_an_oversized_response_is_cut_off_at_the_cap(mode, chunked):
+    from fault_server import FaultServer, endless, send
+
+    # 64 MB of junk where two 2-d vectors were asked for: the cap is ~65 KB + 2 entries.
+    respond = (
+        endless(b" " * 65536, total=64 * 2**20)
+        if chunked
+        else send(200, b" " * (64 * 2**20), {"Content-Type": "application/json"})
+    )
+    with FaultServer(respond) as server:
+        emb = _api(server, dimensions=2, max_retries=3)
+        start = time.monotonic()
+        with pytest.raises(BackendError, match=r"response (is more than|declares) .* bytes") as e:
+            run(emb, mode, "texts", ["a", "b"])
+        assert time.monotonic() - start < 2.0 and len(server.requests) == 1  # not retried
+        emb.close()
+    cap = wire.response_byte_cap(2, 2, "base64")
+    assert f"above the {cap} bytes" in str(e.value)
+
+
+def test_response_cap_follows_the_expected_answer():
+    assert wire.response_byte_cap(64, 768, "base64") < 1_000_000
+    assert wire.response_byte_cap(64, 768, "float") < 3_000_000
+    # Unknown width: a generous bound, still far below a runaway body.
+    assert 1_000_000 < wire.response_byte_cap(64, None, "float") < 40_000_000
+    # A real 64 x 768 float answer, pretty-printed, fits.
+    import json
+
+    vecs = np.random.default_rng(0).standard_normal((64, 768)).astype(np.float32)
+    data = [
+        {"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vecs)
+    ]
+    body = json.dumps({"model": "m", "data": data, "usage": {"total_tokens": 1}}, indent=2)
+    assert len(body) < wire.response_byte_cap(64, 768, "float")
+
+
+# -- lifecycle and logs -----------------------------------------------------------------------
+@pytest.mark.filterwarnings("error::ResourceWarning")
+def test_async_clients_are_closed_when_their_loop_ends(make):
+    import gc
+    import warnings
+
+    emb = make()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            asyncio.run(emb.aembed_texts(["a"]))  # each run: a new loop, a new client
+        clients = list(emb.backend._aclients.values())
+        emb.close()
+        gc.collect()
+    assert clients and all(c.is_closed for c in clients)
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_retries_are_logged_at_info_not_printed(make, api_server, caplog, capsys):
+    api_server.faults.append(Fault(status=503))
+    with caplog.at_level(logging.INFO, logger="clipbridge"):
+        make(max_retries=1).embed_texts(["a"])
+    (record,) = [r for r in caplog.records if "retry" in r.getMessage()]
+    assert record.levelno == logging.INFO and record.name == "clipbridge"
+    assert record.getMessage().startswith("embeddings request HTTP 503; retry 1 in ")
+    assert capsys.readouterr() == ("", "")

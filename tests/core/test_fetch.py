@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
+from pathlib import Path
 
 import pytest
 from fault_server import FaultServer, drip, endless, redirect, send
@@ -72,7 +74,7 @@ def test_address_block_reason(address, reason):
     ("url", "address"),
     [
         ("http://127.0.0.1:9/a.png", "127.0.0.1"),
-        ("http://localhost:9/a.png", "127.0.0.1"),  # checked after DNS, not by name
+        ("http://127.1:9/a.png", "127.0.0.1"),  # short form
         ("https://169.254.169.254/latest/meta-data", "169.254.169.254"),
         ("http://[::1]:9/a.png", "::1"),
         ("http://[::ffff:127.0.0.1]:9/a.png", "::ffff:127.0.0.1"),
@@ -85,9 +87,14 @@ def test_private_hosts_are_refused_before_connecting(url, address):
         fetch_image_bytes(url, timeout=5, max_bytes=100, index=3)
     assert info.value.index == 3
     assert "set allow_private_urls=True to allow" in info.value.reason
-    assert address in info.value.reason or "::1" in info.value.reason
+    assert f"resolves to private address {address} (" in info.value.reason
     with pytest.raises(InvalidInputError, match="private address"):
         check_url(url)
+
+
+def test_host_names_are_checked_after_resolving():
+    with pytest.raises(InvalidInputError, match=r"localhost:9/a\.png resolves to private address"):
+        fetch_image_bytes("http://localhost:9/a.png", timeout=5, max_bytes=100)
 
 
 @pytest.mark.parametrize("url", ["ftp://example.org/a.png", "file:///etc/passwd", "gopher://x/"])
@@ -124,9 +131,11 @@ def test_every_redirect_is_checked(public_127_0_0_1):
 
 
 def test_redirect_to_another_scheme_is_refused():
-    with FaultServer(redirect("file:///etc/passwd")) as server:
-        with pytest.raises(InvalidInputError, match="unsupported URL scheme 'file'"):
-            fetch(server.url + "/a.png")
+    with (
+        FaultServer(redirect("file:///etc/passwd")) as server,
+        pytest.raises(InvalidInputError, match="unsupported URL scheme 'file'"),
+    ):
+        fetch(server.url + "/a.png")
 
 
 def test_redirects_are_bounded():
@@ -156,6 +165,38 @@ def test_the_checked_address_is_the_one_connected_to(public_127_0_0_1, monkeypat
         assert checked.requests[0][2]["Host"] == f"rebind.test:{checked.port}"
 
 
+TLS = Path(__file__).parent.parent / "fixtures" / "tls"
+
+
+@pytest.fixture
+def names_for_127_0_0_1(monkeypatch):
+    """``images.test`` and ``other.test`` resolve to 127.0.0.1 (and only in this process)."""
+    real = socket.getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        if host in ("images.test", "other.test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+
+
+def test_https_keeps_the_host_name_for_sni_and_certificate(public_127_0_0_1, names_for_127_0_0_1):
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(TLS / "images.test.crt", TLS / "images.test.key")
+    seen_sni = []
+    server_tls.sni_callback = lambda sock, name, ctx: seen_sni.append(name)
+    trust = ssl.create_default_context(cafile=str(TLS / "images.test.crt"))
+    with FaultServer(send(200, PNG), tls=server_tls) as server:
+        url = f"https://images.test:{server.port}/a.png"
+        assert fetch(url, allow_private=False, verify=trust) == PNG
+        assert seen_sni == ["images.test"]
+        assert server.requests[0][2]["Host"] == f"images.test:{server.port}"
+        # The certificate is checked against the name, not the pinned address.
+        with pytest.raises(InvalidInputError, match=r"could not fetch.*CERTIFICATE_VERIFY_FAILED"):
+            fetch(f"https://other.test:{server.port}/a.png", allow_private=False, verify=trust)
+
+
 # -- time and bytes ---------------------------------------------------------------------------
 @pytest.mark.parametrize("headers_too", [False, True])
 def test_timeout_is_a_deadline_for_the_whole_request(headers_too):
@@ -171,7 +212,7 @@ def test_embedder_image_fetch_timeout_bounds_a_dripping_url(tiny_model_path):
     emb = Embedder(tiny_model_path, allow_private_urls=True, image_fetch_timeout=0.5)
     with FaultServer(drip(PNG, every=0.1)) as server:
         start = time.monotonic()
-        with pytest.raises(InvalidInputError, match="took longer than 0.5s") as info:
+        with pytest.raises(InvalidInputError, match=r"took longer than 0\.5s") as info:
             emb.embed_images([PNG, server.url + "/a.png"])
         assert info.value.index == 1 and time.monotonic() - start < 1.0
 
@@ -199,9 +240,8 @@ def test_declared_length_above_the_cap_fails_before_reading():
     ],
 )
 def test_bad_answers(respond, match):
-    with FaultServer(respond) as server:
-        with pytest.raises(InvalidInputError, match=match):
-            fetch(server.url + "/a.png")
+    with FaultServer(respond) as server, pytest.raises(InvalidInputError, match=match):
+        fetch(server.url + "/a.png")
 
 
 def test_connection_refused_names_the_url():

@@ -77,7 +77,7 @@ def emb(tiny_model_path):
         yield emb
 
 
-def test_fuzzed_images_give_a_vector_or_an_invalid_input(emb):
+def test_fuzzed_images_give_a_vector_or_an_invalid_input(emb, one_torch_thread):
     seen = {"vector": 0, "invalid": 0}
 
     @settings(

@@ -43,16 +43,20 @@ import io, json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))  # never swamp the machine
 from PIL import Image
 from clipbridge.images import ImageLimits, PreprocessSpec, encode_for_upload, load_pixels
+
+def peak_kb():  # VmHWM: this process's own peak (ru_maxrss keeps the parent's across exec)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
 width, height = int(sys.argv[1]), int(sys.argv[2])
 buffer = io.BytesIO()
 Image.new("RGB", (width, height), (200, 30, 10)).save(buffer, format="PNG")
 data = buffer.getvalue()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kb()
 spec = PreprocessSpec(size=224)
 pixels = load_pixels(data, 0, spec, ImageLimits())
 upload = encode_for_upload(data, 0, spec, ImageLimits())
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"before_kb": before, "peak_kb": peak, "shape": list(pixels.shape),
+print(json.dumps({"before_kb": before, "peak_kb": peak_kb(), "shape": list(pixels.shape),
                   "upload_size": list(Image.open(io.BytesIO(upload)).size)}))
 """
 
@@ -76,7 +80,7 @@ def _strip(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
-@pytest.mark.parametrize("size", [(3, 900), (900, 3), (1, 400), (7, 2000), (40, 8000)])
+@pytest.mark.parametrize("size", [(3, 900), (900, 3), (1, 400), (7, 2000), (20, 3000)])
 def test_strip_matches_full_resize_within_two_levels(size):
     # Where the full shortest-side resize is still affordable, the bounded path agrees with it.
     img = _strip(*size)
@@ -220,12 +224,12 @@ def _duplicates_stay_identical(emb, calls: int, tmp_path) -> None:
         np.testing.assert_allclose(vecs, np.tile(expected, (4, 1)), atol=1e-6)
 
 
-def test_same_lazy_image_or_file_twice_local(tiny_model_path, tmp_path):
+def test_same_lazy_image_or_file_twice_local(tiny_model_path, tmp_path, one_torch_thread):
     with Embedder(tiny_model_path, image_workers=4) as emb:
         _duplicates_stay_identical(emb, 1000, tmp_path)
 
 
-def test_same_lazy_image_or_file_twice_api(api_server, tmp_path):
+def test_same_lazy_image_or_file_twice_api(api_server, tmp_path, one_torch_thread):
     with Embedder(**api_server.embedder_kwargs(image_workers=4, image_size=32)) as emb:
         _duplicates_stay_identical(emb, 1000, tmp_path)
 

@@ -142,6 +142,13 @@ def test_loaded_pipeline_runs(tiny_model_path, fixture_images):
     restored = Pipeline.loads(_indexing(tiny_model_path, store).dumps())
     result = restored.run({"converter": {"sources": fixture_images[:2]}})
     assert result["writer"]["documents_written"] == 2
+    # what was written: the two images' vectors, in the loaded pipeline's own store
+    written = restored.get_component("writer").document_store.filter_documents()
+    stored = {d.meta["file_path"]: np.float32(d.embedding) for d in written}
+    reference = Embedder(tiny_model_path).embed_images(fixture_images[:2])
+    assert sorted(stored) == sorted(p.name for p in fixture_images[:2])
+    for path, vector in zip(fixture_images[:2], reference, strict=True):
+        np.testing.assert_array_equal(stored[path.name], vector)
 
 
 def _python_blocks(markdown: str) -> list[str]:

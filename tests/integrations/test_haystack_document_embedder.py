@@ -55,10 +55,26 @@ def test_init_default():
     assert embedder._embedder is None
 
 
-def test_init_with_params():
+def test_init_with_params(monkeypatch):
+    """The parameters take effect: the core Embedder is built from them (the key resolved from
+    the env var the Secret names) and the text fields shape what gets embedded."""
+    monkeypatch.setenv("MY_JINA_KEY", "jina_doc_key")
     embedder = ClipBridgeDocumentEmbedder(**CUSTOM)
-    for name, value in CUSTOM.items():
-        assert getattr(embedder, name) == value, name
+    embedder.warm_up()  # the API backend: builds the client, sends nothing
+    assert embedder._embedder.config == EmbedderConfig(
+        model="jina-clip-v1",
+        backend="api",
+        api_key="jina_doc_key",
+        batch_size=4,
+        max_length=77,
+        base_url="http://127.0.0.1:9",
+        max_concurrency=2,
+        image_workers=1,
+        show_progress=False,
+    )
+    doc = Document(content="a dog", meta={"title": "Dog", "year": 2024, "other": "x"})
+    assert embedder._prepare([doc]) == ["passage: Dog | 2024 | a dog [end]"]
+    embedder._embedder.close()
 
 
 def test_to_dict_and_from_dict(monkeypatch):
