@@ -186,3 +186,105 @@ def print_table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]
     print("|" + "|".join(" --- " for _ in header) + "|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+
+
+# -- jina-clip-v2 ---------------------------------------------------------------------------------
+FIXTURE_V2 = ROOT / "tests" / "fixtures" / "tiny-jina-clip-v2"
+
+
+def real_v2_config() -> dict[str, Any]:
+    """jinaai/jina-clip-v2's config.json: the tiny fixture's, with the real sizes put back.
+
+    The text tower's sizes then come from the shipped jina-embeddings-v3 base config (1024 wide,
+    24 layers, 16 heads, FFN 4096, 250 002 tokens); the vision tower is EVA-02-L/14 at 512 px.
+    """
+    config = json.loads((FIXTURE_V2 / "config.json").read_text())
+    kwargs = config["text_config"]["hf_model_config_kwargs"]
+    for name in ("hidden_size", "num_hidden_layers", "num_attention_heads"):
+        kwargs.pop(name)
+    for name in ("intermediate_size", "vocab_size"):
+        kwargs.pop(name)
+    config["text_config"]["embed_dim"] = 1024
+    config["projection_dim"] = 1024
+    config["matryoshka_dimensions"] = [32, 64, 128, 256, 512, 768, 1024]
+    config["torch_dtype"] = "bfloat16"
+    config["vision_config"].update(
+        width=1024, layers=24, head_width=64, image_size=512, patch_size=14, embed_dim=1024
+    )
+    return config
+
+
+def real_size_v2_checkpoint(seed: int = 0) -> Path:
+    """A jina-clip-v2-sized folder in the official layout (LoRA tensors included), bf16 weights.
+
+    Built tensor by tensor (never a float32 copy of the model), once, under ``CACHE``.
+    """
+    folder = CACHE / f"jina-clip-v2-random-bf16-{seed}"
+    if (folder / "model.safetensors").is_file():
+        return folder
+    import torch
+    from safetensors.torch import save_file
+    from torch import nn
+
+    from clipbridge.models.jina_clip_v2 import JinaClipV2Config, JinaClipV2Model
+    from clipbridge.models.jina_clip_v2.config import shipped_base_config
+
+    config = real_v2_config()
+    with torch.device("meta"):
+        model = JinaClipV2Model(JinaClipV2Config.from_dict(config, shipped_base_config()))
+    gen = torch.Generator().manual_seed(seed)
+
+    def rand(shape: tuple[int, ...], std: float, mean: float = 0.0) -> torch.Tensor:
+        out = torch.empty(shape, dtype=torch.bfloat16)
+        flat = out.view(-1)
+        step = 1 << 24
+        for start in range(0, flat.numel(), step):
+            stop = min(flat.numel(), start + step)
+            flat[start:stop] = torch.randn(stop - start, generator=gen) * std + mean
+        return out
+
+    adapted = {
+        name + ".weight": module
+        for name, module in model.named_modules()
+        if name.startswith("text_model.") and isinstance(module, (nn.Linear, nn.Embedding))
+    }
+    state: dict[str, torch.Tensor] = {}
+    for key, param in model.state_dict().items():
+        shape = tuple(param.shape)
+        if key in adapted:
+            stem = key.removesuffix(".weight") + ".parametrizations.weight."
+            state[stem + "original"] = rand(shape, 0.02)
+            if isinstance(adapted[key], nn.Embedding):  # A [n, num, r], B [n, r, dim]
+                a, b = (1, shape[0], 4), (1, 4, shape[1])
+            else:  # A [n, r, in], B [n, out, r]
+                a, b = (1, 4, shape[1]), (1, shape[0], 4)
+            state[stem + "0.lora_A"] = rand(a, 0.02)
+            state[stem + "0.lora_B"] = rand(b, 0.02)
+        elif key == "logit_scale":
+            state[key] = torch.tensor(2.6592, dtype=torch.bfloat16)
+        elif "norm" in key.rsplit(".", 2)[-2] or key.endswith(("emb_ln.weight", "ln.weight")):
+            state[key] = rand(shape, 0.02, 1.0 if key.endswith("weight") else 0.0)
+        else:
+            state[key] = rand(shape, 0.02)
+    del model
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    del state
+    (tmp / "config.json").write_text(json.dumps(config, indent=2))
+    pre = json.loads((FIXTURE_V2 / "preprocessor_config.json").read_text())
+    pre["size"] = 512
+    (tmp / "preprocessor_config.json").write_text(json.dumps(pre, indent=2))
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(FIXTURE_V2 / name, tmp / name)
+    tmp.rename(folder)
+    return folder
+
+
+def v2_token_ids(length: int, seed: int = 0, vocab: int = 250002) -> list[int]:
+    """``length`` ids: <s> random pieces </s> (never the pad id 1)."""
+    import random
+
+    rng = random.Random(seed * 100_003 + length)
+    return [0, *(rng.randrange(5, vocab - 1) for _ in range(length - 2)), 2]

@@ -143,6 +143,7 @@ def build_request_body(
     embedding_type: str = "base64",
     normalized: bool = True,
     dimensions: int | None = None,
+    task: str | None = None,
 ) -> bytes:
     """The JSON body of ``POST /v1/embeddings`` around already encoded input items.
 
@@ -157,6 +158,8 @@ def build_request_body(
     }
     if dimensions is not None:
         head["dimensions"] = dimensions
+    if task is not None:
+        head["task"] = task
     prefix = json.dumps(head)[:-1].encode()
     return prefix + b', "input": [' + b", ".join(items) + b"]}"
 

@@ -10,6 +10,8 @@ from typing import Any, Literal
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
+    "QUERY_TASK",
+    "TASKS",
     "EmbedderConfig",
     "api_model_name",
     "hub_repo_id",
@@ -37,7 +39,12 @@ _DTYPES = ("auto", "float32", "bfloat16", "float16")
 _EMBEDDING_TYPES = ("float", "base64")
 
 # Names a user may write for the same hosted model.
-_ALIASES = {"jina-clip-v1": "jinaai/jina-clip-v1"}
+_ALIASES = {"jina-clip-v1": "jinaai/jina-clip-v1", "jina-clip-v2": "jinaai/jina-clip-v2"}
+
+QUERY_TASK = "retrieval.query"
+"""The ``task`` of search queries: ``Embedder.embed_texts(texts, task=QUERY_TASK)``."""
+TASKS = (QUERY_TASK,)
+"""Every ``task`` value :meth:`~clipbridge.Embedder.embed_texts` accepts besides None."""
 
 
 def hub_repo_id(model: str) -> str:

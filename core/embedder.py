@@ -10,7 +10,7 @@ import numpy as np
 
 from .backends import Backend, Progress, create_backend
 from .backends.base import no_progress
-from .config import DEFAULT_MODEL, EmbedderConfig
+from .config import DEFAULT_MODEL, TASKS, EmbedderConfig
 from .errors import InvalidInputError
 from .images import ImageInput, check_image_input
 from .pricing import text_tokens
@@ -40,7 +40,7 @@ def _as_list(items: Any, what: str) -> list[Any]:
 
 
 class Embedder:
-    """Embeds texts and images into one vector space with jina-clip-v1.
+    """Embeds texts and images into one vector space with jina-clip-v1 or jina-clip-v2.
 
     Example::
 
@@ -50,6 +50,9 @@ class Embedder:
         texts = emb.embed_texts(["a bridge at dusk"])        # float32 (1, 768), L2-normalized
         images = emb.embed_images(["photo.jpg"])
         scores = texts @ images.T                            # cosine similarities
+
+        v2 = Embedder("jina-clip-v2", dimensions=256)        # first 256 Matryoshka dimensions
+        queries = v2.embed_texts(["Brücke"], task="retrieval.query")  # query instruction added
 
     Every config field can be passed as a keyword (``Embedder(model, backend="api",
     batch_size=16)``) or as an :class:`EmbedderConfig` via :meth:`from_config`.
@@ -80,6 +83,7 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
+        """The width of every vector: ``dimensions`` when set, else the model's full width."""
         return self._backend.dimension
 
     @property
@@ -101,6 +105,12 @@ class Embedder:
                     index, f"expected a str, got {type(text).__name__} ({text!r:.40})"
                 )
         return items
+
+    @staticmethod
+    def _check_task(task: str | None) -> str | None:
+        if task is not None and task not in TASKS:
+            raise ValueError(f"task must be None or one of {list(TASKS)}, not {task!r}")
+        return task
 
     def _check_images(self, images: Any) -> list[ImageInput]:
         items = _as_list(images, "embed_images")
@@ -128,13 +138,25 @@ class Embedder:
         return np.zeros((0, self.dimension), dtype=np.float32)
 
     # -- public verbs ---------------------------------------------------------------------------
-    def embed_texts(self, texts: Sequence[str], *, show_progress: bool | None = None) -> np.ndarray:
-        """Embed texts -> float32 ``(len(texts), dimension)``, row i for text i."""
+    def embed_texts(
+        self,
+        texts: Sequence[str],
+        *,
+        task: str | None = None,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Embed texts -> float32 ``(len(texts), dimension)``, row i for text i.
+
+        ``task="retrieval.query"`` marks the texts as search queries: models trained with a
+        query instruction (jina-clip-v2) get it prepended; for jina-clip-v1 nothing changes.
+        Documents are embedded with ``task=None``.
+        """
+        task = self._check_task(task)
         items = self._check_texts(texts)
         if not items:
             return self._empty()
         with self._progress(len(items), "texts", show_progress) as progress:
-            raw = self._backend.embed_texts(items, progress)
+            raw = self._backend.embed_texts(items, progress, task=task)
         return self._finish(raw, len(items))
 
     def embed_images(
@@ -149,14 +171,19 @@ class Embedder:
         return self._finish(raw, len(items))
 
     async def aembed_texts(
-        self, texts: Sequence[str], *, show_progress: bool | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        task: str | None = None,
+        show_progress: bool | None = None,
     ) -> np.ndarray:
         """Async :meth:`embed_texts`."""
+        task = self._check_task(task)
         items = self._check_texts(texts)
         if not items:
             return self._empty()
         with self._progress(len(items), "texts", show_progress) as progress:
-            raw = await self._backend.aembed_texts(items, progress)
+            raw = await self._backend.aembed_texts(items, progress, task=task)
         return self._finish(raw, len(items))
 
     async def aembed_images(

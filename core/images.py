@@ -138,12 +138,17 @@ _install_pixel_limit_hook()
 
 
 @contextlib.contextmanager
-def _pixel_limit(limits: ImageLimits) -> Iterator[None]:
-    token = _PIXEL_LIMIT.set(limits.max_pixels)
+def _pixel_limit(max_pixels: int) -> Iterator[None]:
+    token = _PIXEL_LIMIT.set(max_pixels)
     try:
         yield
     finally:
         _PIXEL_LIMIT.reset(token)
+
+
+_OUTPUT_BOUNDED = 2**62
+"""The pixel limit while resizing and cropping a decoded image to the model's size: that work is
+bounded by the output (see :func:`resize_center_crop`); Pillow's crop check must not refuse it."""
 
 
 # -- one reader at a time per shared object ---------------------------------------------------
@@ -348,7 +353,7 @@ def decode_image(
     shorter side (a large speed-up for big photos). ``limits.max_pixels`` is the pixel limit in
     force, in place of Pillow's own ``Image.MAX_IMAGE_PIXELS``.
     """
-    with _pixel_limit(limits):
+    with _pixel_limit(limits.max_pixels):
         try:
             img = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:
@@ -433,7 +438,7 @@ def _read_bytes(item: ImageInput, index: int, limits: ImageLimits) -> bytes:
 def _oriented_copy(item: Image.Image, index: int, limits: ImageLimits) -> Image.Image:
     """A caller's PIL image, loaded (under its lock, with our pixel limit) and EXIF-oriented."""
     _check_pixels(item, index, limits)
-    with _object_lock(item), _pixel_limit(limits):
+    with _object_lock(item), _pixel_limit(limits.max_pixels):
         try:
             return ImageOps.exif_transpose(item)  # a new image: the caller's stays untouched
         except Exception as exc:
@@ -537,8 +542,9 @@ def load_pixels(
     item: ImageInput, index: int, spec: PreprocessSpec, limits: ImageLimits
 ) -> np.ndarray:
     """Load, validate and preprocess one input."""
-    with _pixel_limit(limits):  # Pillow checks crops too: our limit, not its global
-        return preprocess(load_image(item, index, limits, draft_size=draft_size(spec)), spec)
+    img = load_image(item, index, limits, draft_size=draft_size(spec))
+    with _pixel_limit(_OUTPUT_BOUNDED):
+        return preprocess(img, spec)
 
 
 def _png(img: Image.Image) -> bytes:
@@ -560,7 +566,7 @@ def encode_for_upload(
     """
     if spec is not None:
         img = load_image(item, index, limits, draft_size=draft_size(spec))
-        with _pixel_limit(limits):  # Pillow checks crops too: our limit, not its global
+        with _pixel_limit(_OUTPUT_BOUNDED):
             return _png(resize_center_crop(img, spec.size))
     if isinstance(item, Image.Image):
         return _png(load_image(item, index, limits))

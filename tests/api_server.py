@@ -1,8 +1,8 @@
 """A local server that speaks the Jina Embeddings API wire format, for tests and benchmarks.
 
 It computes real vectors with the local backend (the tiny fixture model by default), checks the
-Bearer key, honours ``normalized``, ``embedding_type`` and ``dimensions``, decodes base64 images,
-fetches image URLs, and injects faults on demand.
+Bearer key, honours ``normalized``, ``embedding_type``, ``dimensions`` and ``task``, decodes
+base64 images, fetches image URLs, and injects faults on demand.
 
 Example::
 
@@ -152,7 +152,7 @@ class JinaApiServer:
         if not isinstance(inputs, list) or not inputs:
             return _json(400, {"detail": "input must be a non-empty list"})
         try:
-            vectors, tokens = self._embed(inputs)
+            vectors, tokens = self._embed(inputs, request.get("task"))
         except ValueError as exc:
             return _json(400, {"detail": str(exc)})
         dims = request.get("dimensions")
@@ -184,7 +184,7 @@ class JinaApiServer:
             },
         )
 
-    def _embed(self, inputs: list[Any]) -> tuple[np.ndarray, int]:
+    def _embed(self, inputs: list[Any], task: str | None = None) -> tuple[np.ndarray, int]:
         kinds = {next(iter(item)) for item in inputs if isinstance(item, dict) and len(item) == 1}
         if len(kinds) != 1 or kinds - {"text", "image"}:
             raise ValueError("each input must be {'text': ...} or {'image': ...}, not mixed")
@@ -192,7 +192,7 @@ class JinaApiServer:
         values = [item[kind] for item in inputs]
         if kind == "text":
             tokens = math.ceil(sum(len(v.split()) for v in values) * 1.1)
-            return self._vectors("embed_texts", values), tokens
+            return self._vectors("embed_texts", values, task=task), tokens
         images: list[Any] = []
         for value in values:
             if value.startswith(("http://", "https://")):
@@ -204,7 +204,7 @@ class JinaApiServer:
                 raise ValueError("image is neither an http(s) URL nor valid base64") from exc
         return self._vectors("embed_images", images), 0
 
-    def _vectors(self, method: str, values: list[Any]) -> np.ndarray:
+    def _vectors(self, method: str, values: list[Any], **kwargs: Any) -> np.ndarray:
         if self.vectors == "hash":
             rows = [
                 np.frombuffer(hashlib.shake_256(repr(v).encode()).digest(96), dtype=np.uint8)
@@ -214,7 +214,7 @@ class JinaApiServer:
         from clipbridge import InvalidInputError
 
         try:
-            return getattr(self.embedder, method)(values)
+            return getattr(self.embedder, method)(values, **kwargs)
         except InvalidInputError as exc:
             raise ValueError(str(exc)) from exc
 

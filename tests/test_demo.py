@@ -30,6 +30,7 @@ from clipbridge.demo.run import (
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "core" / "demo" / "data"  # package data: the wheel ships it
+FIXTURES = ROOT / "tests" / "fixtures"
 UNTRAINED = "warning: the checkpoint looks untrained"
 FRAMEWORKS = ["llama-index", "langchain", "haystack"]
 ROW = re.compile(r"^(?P<lead>.*?)\s+(?P<rank>\d+)\s+(?P<score>-?\d+\.\d{4})\s+(?P<result>\S.*)$")
@@ -102,11 +103,14 @@ def test_demo_cli_prints_ranked_table_and_writes_html(framework, tiny_model_path
 
 
 # -- the frameworks return what a brute-force search over the core's vectors returns ---------------
+@pytest.mark.parametrize("version", ["v1", "v2"])
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_demo_hits_match_brute_force_search(framework, tiny_model_path):
+def test_demo_hits_match_brute_force_search(framework, version, tiny_model_path):
+    # Text queries are search queries (task="retrieval.query": v2 adds its instruction).
+    model = tiny_model_path if version == "v1" else str(FIXTURES / "tiny-jina-clip-v2")
     items = load_corpus(DATA)
-    run = run_demo(framework, items, model=tiny_model_path, progress=False, top_k=4)
-    emb = Embedder(tiny_model_path)
+    run = run_demo(framework, items, model=model, progress=False, top_k=4)
+    emb = Embedder(model)
     names = [i.name for i in items]
     images = emb.embed_images([i.path for i in items])
     captions = emb.embed_texts([i.caption for i in items])
@@ -121,7 +125,7 @@ def test_demo_hits_match_brute_force_search(framework, tiny_model_path):
             scores[names.index(res.query)] = -np.inf  # the query image itself is left out
             corpus = images
         else:
-            query = emb.embed_texts([res.query])[0]
+            query = emb.embed_texts([res.query], task="retrieval.query")[0]
             corpus = images if res.kind == "text->image" else captions
             scores = corpus @ query
         best = np.argsort(-scores)[:4]

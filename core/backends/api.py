@@ -33,10 +33,12 @@ __all__ = ["KNOWN_DIMENSIONS", "KNOWN_IMAGE_SIZES", "ApiBackend", "Usage"]
 
 log = logging.getLogger("clipbridge")
 
-KNOWN_DIMENSIONS = {"jina-clip-v1": 768}
+KNOWN_DIMENSIONS = {"jina-clip-v1": 768, "jina-clip-v2": 1024}
 """Output size per API model name, so ``dimension`` needs no request for these."""
-KNOWN_IMAGE_SIZES = {"jina-clip-v1": 224}
+KNOWN_IMAGE_SIZES = {"jina-clip-v1": 224, "jina-clip-v2": 512}
 """The model's image preprocessing size: what ``api_image_shrink`` shrinks to."""
+TASKLESS_MODELS = frozenset({"jina-clip-v1"})
+"""API models that take no ``task`` field: queries and documents are embedded alike."""
 DEFAULT_IMAGE_SIZE = 224
 _URL_PREFIXES = ("http://", "https://")
 # Transport failures worth another attempt: connect/read/write/pool timeouts, refused or reset
@@ -195,7 +197,13 @@ class ApiBackend:
         )
         self.limits = ImageLimits.from_config(config)
         self.usage = Usage()
-        self._dimension: int | None = config.dimensions or KNOWN_DIMENSIONS.get(self.model_name)
+        known = KNOWN_DIMENSIONS.get(self.model_name)
+        if config.dimensions is not None and known is not None and config.dimensions > known:
+            raise ValueError(
+                f"dimensions={config.dimensions} is above the output width {known} of "
+                f"{self.model_name!r}"
+            )
+        self._dimension: int | None = config.dimensions or known
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._aclients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
@@ -224,13 +232,14 @@ class ApiBackend:
             "Accept": "application/json",
         }
 
-    def _body(self, items: Sequence[bytes]) -> bytes:
+    def _body(self, items: Sequence[bytes], task: str | None = None) -> bytes:
         return wire.build_request_body(
             self.model_name,
             items,
             embedding_type=self.config.embedding_type,
             normalized=self.config.normalize,
             dimensions=self.config.dimensions,
+            task=None if self.model_name in TASKLESS_MODELS else task,
         )
 
     def _scrub(self, text: str) -> str:
@@ -414,10 +423,12 @@ class ApiBackend:
                 raise self._deadline_passed() from None
             raise
 
-    def _send(self, items: list[bytes], batch: range, results: _Collector) -> np.ndarray | None:
+    def _send(
+        self, items: list[bytes], batch: range, results: _Collector, task: str | None = None
+    ) -> np.ndarray | None:
         if results.stopped.is_set():
             return None  # another batch failed first: do not send this one
-        body, client = self._body(items), self._sync_client()
+        body, client = self._body(items, task), self._sync_client()
         attempt = 0
         try:
             while True:
@@ -435,7 +446,9 @@ class ApiBackend:
             results.stopped.set()
             raise self._sanitized(exc) from exc.__cause__
 
-    def _run(self, kind: str, inputs: Sequence, progress: Progress) -> np.ndarray:
+    def _run(
+        self, kind: str, inputs: Sequence, progress: Progress, task: str | None = None
+    ) -> np.ndarray:
         results = _Collector(len(inputs), progress)
         with ThreadPoolExecutor(self.config.max_concurrency, "clipbridge-api") as pool:
             for window in self._windows(kind, len(inputs)):
@@ -444,7 +457,7 @@ class ApiBackend:
                 except InvalidInputError as exc:
                     raise results.invalid(exc) from exc
                 futures: dict[Future[np.ndarray | None], range] = {
-                    pool.submit(self._send, chunk, batch, results): batch
+                    pool.submit(self._send, chunk, batch, results, task): batch
                     for batch, chunk in self._plan(items, window)
                 }
                 pending = set(futures)
@@ -460,8 +473,10 @@ class ApiBackend:
                     break
         return results.result()
 
-    def embed_texts(self, texts: Sequence[str], progress: Progress = no_progress) -> np.ndarray:
-        return self._run("text", texts, progress)
+    def embed_texts(
+        self, texts: Sequence[str], progress: Progress = no_progress, *, task: str | None = None
+    ) -> np.ndarray:
+        return self._run("text", texts, progress, task)
 
     def embed_images(
         self, images: Sequence[ImageInput], progress: Progress = no_progress
@@ -502,9 +517,14 @@ class ApiBackend:
             raise self._deadline_passed() from None
 
     async def _asend(
-        self, items: list[bytes], batch: range, gate: asyncio.Semaphore, results: _Collector
+        self,
+        items: list[bytes],
+        batch: range,
+        gate: asyncio.Semaphore,
+        results: _Collector,
+        task: str | None = None,
     ) -> np.ndarray | None:
-        body, client = self._body(items), await self._async_client()
+        body, client = self._body(items, task), await self._async_client()
         attempt = 0
         async with gate:
             if results.stopped.is_set():
@@ -525,7 +545,9 @@ class ApiBackend:
                 results.stopped.set()
                 raise self._sanitized(exc) from exc.__cause__
 
-    async def _arun(self, kind: str, inputs: Sequence, progress: Progress) -> np.ndarray:
+    async def _arun(
+        self, kind: str, inputs: Sequence, progress: Progress, task: str | None = None
+    ) -> np.ndarray:
         results = _Collector(len(inputs), progress)
         gate = asyncio.Semaphore(self.config.max_concurrency)
         for window in self._windows(kind, len(inputs)):
@@ -538,7 +560,7 @@ class ApiBackend:
             except InvalidInputError as exc:
                 raise results.invalid(exc) from exc
             tasks = {
-                asyncio.ensure_future(self._asend(chunk, batch, gate, results)): batch
+                asyncio.ensure_future(self._asend(chunk, batch, gate, results, task)): batch
                 for batch, chunk in self._plan(items, window)
             }
             pending = set(tasks)
@@ -549,8 +571,8 @@ class ApiBackend:
                     finished, pending = await asyncio.wait(
                         pending, return_when=asyncio.FIRST_COMPLETED
                     )
-                    for task in finished:
-                        results.settle(tasks[task], task)
+                    for future in finished:
+                        results.settle(tasks[future], future)
             finally:
                 await _cancel(pending)
             if results.failure is not None:
@@ -558,9 +580,9 @@ class ApiBackend:
         return results.result()
 
     async def aembed_texts(
-        self, texts: Sequence[str], progress: Progress = no_progress
+        self, texts: Sequence[str], progress: Progress = no_progress, *, task: str | None = None
     ) -> np.ndarray:
-        return await self._arun("text", texts, progress)
+        return await self._arun("text", texts, progress, task)
 
     async def aembed_images(
         self, images: Sequence[ImageInput], progress: Progress = no_progress

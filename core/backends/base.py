@@ -22,22 +22,27 @@ class Backend(Protocol):
     """What the :class:`~clipbridge.Embedder` needs from a backend.
 
     Inputs arrive validated for type; results are raw float32 ``(n, dimension)`` arrays in input
-    order. Normalization, empty input and progress bars are the Embedder's job. A backend with
-    a tokenizer may also offer ``tokenize(texts) -> list[list[int]]`` (the ids the model reads);
+    order (``dimension`` is ``config.dimensions`` when set: the first k Matryoshka dimensions).
+    ``task`` (``None`` or ``"retrieval.query"``) marks texts as search queries: the backend adds
+    the model's instruction for it, if the model has one. Normalization, empty input and progress
+    bars are the Embedder's job. A backend with a tokenizer may also offer
+    ``tokenize(texts) -> list[list[int]]`` (the ids the model reads);
     :meth:`Embedder.count_tokens <clipbridge.Embedder.count_tokens>` uses it when present.
     """
 
     @property
     def dimension(self) -> int: ...
 
-    def embed_texts(self, texts: Sequence[str], progress: Progress = no_progress) -> np.ndarray: ...
+    def embed_texts(
+        self, texts: Sequence[str], progress: Progress = no_progress, *, task: str | None = None
+    ) -> np.ndarray: ...
 
     def embed_images(
         self, images: Sequence[ImageInput], progress: Progress = no_progress
     ) -> np.ndarray: ...
 
     async def aembed_texts(
-        self, texts: Sequence[str], progress: Progress = no_progress
+        self, texts: Sequence[str], progress: Progress = no_progress, *, task: str | None = None
     ) -> np.ndarray: ...
 
     async def aembed_images(

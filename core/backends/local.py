@@ -1,4 +1,4 @@
-"""`LocalBackend`: a native PyTorch model family on this machine (jina-clip-v1, ...)."""
+"""`LocalBackend`: a native PyTorch model family on this machine (jina-clip-v1, v2, ...)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ class LocalBackend:
     The family (chosen from the checkpoint's ``config.json``) only shows through the
     :class:`~clipbridge.models.LoadedModel` fields; nothing here branches on it.
 
+    With ``config.dimensions = k`` every vector is the first k dimensions of the model's output
+    (Matryoshka truncation; the Embedder normalizes after slicing). A ``task`` with an
+    instruction in the checkpoint (jina-clip-v2's ``retrieval.query``) prepends it to each text.
+
     Example::
 
         backend = LocalBackend(EmbedderConfig(model="tests/fixtures/tiny-jina-clip-v1"))
@@ -44,10 +48,21 @@ class LocalBackend:
             self.loaded.preprocessor, fast_decode=config.fast_image_decode
         )
         self.limits = ImageLimits.from_config(config)
+        full = self.loaded.dimension
+        if config.dimensions is not None and config.dimensions > full:
+            raise ValueError(
+                f"dimensions={config.dimensions} is above {config.model!r}'s output width {full}"
+            )
+        self._dimension = config.dimensions or full
 
     @property
     def dimension(self) -> int:
-        return self.loaded.dimension
+        """``config.dimensions`` if set (the first k dimensions), else the model's width."""
+        return self._dimension
+
+    def _with_instruction(self, texts: Sequence[str], task: str | None) -> list[str]:
+        prefix = self.loaded.task_instructions.get(task, "") if task is not None else ""
+        return [prefix + text for text in texts] if prefix else list(texts)
 
     @property
     def device(self) -> torch.device:
@@ -65,8 +80,10 @@ class LocalBackend:
         ids = [enc.ids for enc in self.loaded.tokenizer.encode_batch(list(texts))]
         return [seq if len(seq) <= limit else [*seq[: limit - 1], seq[-1]] for seq in ids]
 
-    def embed_texts(self, texts: Sequence[str], progress: Progress = no_progress) -> np.ndarray:
-        return self.embed_token_ids(self.tokenize(texts), progress)
+    def embed_texts(
+        self, texts: Sequence[str], progress: Progress = no_progress, *, task: str | None = None
+    ) -> np.ndarray:
+        return self.embed_token_ids(self.tokenize(self._with_instruction(texts, task)), progress)
 
     def embed_token_ids(
         self, ids: Sequence[Sequence[int]], progress: Progress = no_progress
@@ -86,7 +103,7 @@ class LocalBackend:
                 padded[row, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
             with torch.inference_mode():
                 vecs = self.loaded.model.encode_text(padded.to(self.device))
-            out[batch] = vecs.float().cpu().numpy()
+            out[batch] = vecs[:, : self.dimension].float().cpu().numpy()
             progress(len(batch))
         return out
 
@@ -121,15 +138,15 @@ class LocalBackend:
                 batch = torch.from_numpy(pixels).to(self.device, self.loaded.compute_dtype)
                 with torch.inference_mode():
                     vecs = self.loaded.model.encode_image(batch)
-                out[chunk.start : chunk.stop] = vecs.float().cpu().numpy()
+                out[chunk.start : chunk.stop] = vecs[:, : self.dimension].float().cpu().numpy()
                 progress(len(chunk))
         return out
 
     # -- async: the work is CPU/GPU bound, so it runs in a worker thread ------------------------
     async def aembed_texts(
-        self, texts: Sequence[str], progress: Progress = no_progress
+        self, texts: Sequence[str], progress: Progress = no_progress, *, task: str | None = None
     ) -> np.ndarray:
-        return await asyncio.to_thread(self.embed_texts, texts, progress)
+        return await asyncio.to_thread(self.embed_texts, texts, progress, task=task)
 
     async def aembed_images(
         self, images: Sequence[ImageInput], progress: Progress = no_progress

@@ -25,12 +25,26 @@ def _is_jina_clip_v1(config: dict[str, Any]) -> bool:
     return config.get("model_type") == "jina_clip" and "jina-bert" in _text_base(config)
 
 
+def _is_jina_clip_v2(config: dict[str, Any]) -> bool:
+    # The text tower is Jina-XLM-RoBERTa, named by its base model (jinaai/jina-embeddings-v3).
+    base = _text_base(config)
+    return config.get("model_type") == "jina_clip" and (
+        "jina-embeddings-v3" in base or "xlm-roberta" in base
+    )
+
+
 FAMILIES: list[ModelFamily] = [
     ModelFamily(
         name="jina-clip-v1",
         files=_JINA_FILES,
         matches=_is_jina_clip_v1,
         builder="clipbridge.models.jina_clip.loader:build",
+    ),
+    ModelFamily(
+        name="jina-clip-v2",
+        files=_JINA_FILES,
+        matches=_is_jina_clip_v2,
+        builder="clipbridge.models.jina_clip_v2.loader:build",
     ),
 ]
 

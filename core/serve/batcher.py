@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ __all__ = ["Batcher", "Kind"]
 
 Kind = Literal["text", "image"]
 _KINDS: tuple[Kind, ...] = ("text", "image")
+_Queue = tuple[Kind, str | None]  # (kind, task): texts of different tasks never share a batch
 
 
 class _Job:
@@ -87,7 +89,7 @@ class Batcher:
         self.max_queue = max_queue
         self.metrics = metrics or ServeMetrics()
         self.batch_sizes: dict[Kind, Counter[int]] = {kind: Counter() for kind in _KINDS}
-        self._queues: dict[Kind, deque[_Entry]] = {kind: deque() for kind in _KINDS}
+        self._queues: dict[_Queue, deque[_Entry]] = {}
         self._admitted = 0
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -127,8 +129,13 @@ class Batcher:
         self._model.shutdown(wait=True)
 
     # -- requests ---------------------------------------------------------------------------
-    async def submit(self, items: Sequence[tuple[Kind, Any]]) -> np.ndarray:
+    async def submit(
+        self, items: Sequence[tuple[Kind, Any]], *, task: str | None = None
+    ) -> np.ndarray:
         """Embed ``items`` (``("text", str)`` / ``("image", bytes)``) -> raw float32 rows.
+
+        ``task`` applies to the texts (``Embedder.embed_texts(..., task=task)``); texts are
+        batched only with texts of the same task.
 
         The request fails whole: the first error of any of its items is raised, and its other
         items still queued are dropped, not computed.
@@ -140,32 +147,36 @@ class Batcher:
             return job.out
         now = time.monotonic()
         for row, (kind, payload) in enumerate(items):
-            self._queues[kind].append(_Entry(job, row, payload, now))
+            key: _Queue = (kind, task if kind == "text" else None)
+            self._queues.setdefault(key, deque()).append(_Entry(job, row, payload, now))
         self._wakeup.set()
         return await job.future
 
     # -- the coordinator --------------------------------------------------------------------
-    def _live(self, kind: Kind) -> deque[_Entry]:
-        queue = self._queues[kind]
+    def _live(self, key: _Queue) -> deque[_Entry]:
+        queue = self._queues[key]
         while queue and queue[0].job.done:  # failed or cancelled requests: drop, don't compute
             queue.popleft()
         return queue
 
-    def _next_kind(self) -> Kind | None:
-        heads = [(q[0].arrived, kind) for kind in _KINDS if (q := self._live(kind))]
-        return min(heads)[1] if heads else None
+    def _next_queue(self) -> _Queue | None:
+        """The queue whose oldest live item has waited longest."""
+        heads = [
+            (q[0].arrived, i, key) for i, key in enumerate(self._queues) if (q := self._live(key))
+        ]
+        return min(heads)[2] if heads else None
 
     async def _run(self) -> None:
         assert self._wakeup is not None
         while True:
-            kind = self._next_kind()
-            if kind is None:
+            key = self._next_queue()
+            if key is None:
                 if self._stopping:
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            queue = self._queues[kind]
+            queue = self._queues[key]
             deadline = queue[0].arrived + self.max_wait
             while len(queue) < self.max_batch_size and not self._stopping:
                 left = deadline - time.monotonic()
@@ -182,11 +193,15 @@ class Batcher:
                 if not entry.job.done:
                     batch.append(entry)
             if batch:
-                await self._embed(kind, batch)
+                await self._embed(key, batch)
 
-    async def _embed(self, kind: Kind, batch: list[_Entry]) -> None:
+    async def _embed(self, key: _Queue, batch: list[_Entry]) -> None:
         loop = asyncio.get_running_loop()
-        embed = self.embedder.embed_texts if kind == "text" else self.embedder.embed_images
+        kind, task = key
+        if kind == "text":
+            embed: Any = functools.partial(self.embedder.embed_texts, task=task)
+        else:
+            embed = self.embedder.embed_images
         while batch:
             self.batch_sizes[kind][len(batch)] += 1
             self.metrics.batch_size.labels(kind=kind).observe(len(batch))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Depends, Request, Response
 
+from ..config import TASKS
 from ..embedder import Embedder, normalize_rows
 from ..errors import InvalidInputError
 from ..images import ImageLimits
@@ -75,6 +76,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _ERRORS[422] = {"model": ValidationErrorResponse}
 
 
+def _task(task: str | None) -> str | None:
+    """The request's ``task`` as the core knows it (``retrieval.query``); any other (Jina's
+    ``retrieval.passage``, ``text-matching``, ...) embeds as documents, i.e. no instruction."""
+    return task if task in TASKS else None
+
+
 def _check_request(body: EmbeddingRequest, state: ServerState, embedder: Embedder) -> str:
     """The output type, after the model, dimensions, output type and size checks."""
     settings = state.settings
@@ -83,11 +90,12 @@ def _check_request(body: EmbeddingRequest, state: ServerState, embedder: Embedde
         raise ServeError(
             400, f"model {body.model!r} is not served here; this server serves {names}"
         )
-    if body.dimensions is not None and body.dimensions != embedder.dimension:
+    if body.dimensions is not None and not 1 <= body.dimensions <= embedder.dimension:
         raise field_error(
             "dimensions",
             f"{settings.model_name} returns {embedder.dimension}-d vectors; dimensions="
-            f"{body.dimensions} is not supported (omit it or pass {embedder.dimension})",
+            f"{body.dimensions} is not supported (1 to {embedder.dimension}: the first k "
+            "Matryoshka dimensions)",
         )
     output = body.output_type() or "float"
     if output not in OUTPUT_TYPES:
@@ -139,8 +147,16 @@ async def _prepare(
 
 
 def _encode(
-    vectors: np.ndarray, *, model: str, tokens: int, output: str, normalized: bool
+    vectors: np.ndarray,
+    *,
+    model: str,
+    tokens: int,
+    output: str,
+    normalized: bool,
+    dimensions: int | None,
 ) -> bytes:
+    if dimensions is not None:  # Matryoshka: the first k raw dimensions, normalized after
+        vectors = vectors[:, :dimensions]
     if normalized:
         vectors = normalize_rows(vectors)
     if output == "base64":
@@ -185,7 +201,7 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
     try:
         try:
             ready, tokens = await _prepare(items, state, embedder)
-            vectors = await batcher.submit(ready)
+            vectors = await batcher.submit(ready, task=_task(body.task))
         except InvalidInputError as exc:
             raise ServeError(400, f"input[{exc.index}]: {exc.reason}") from exc
     finally:
@@ -197,6 +213,7 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
         tokens=tokens,
         output=output,
         normalized=body.normalized,
+        dimensions=body.dimensions,
     )
     return Response(content, media_type="application/json")
 

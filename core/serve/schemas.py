@@ -38,8 +38,14 @@ class EmbeddingRequest(BaseModel):
     encoding_format: str | None = Field(None, description="OpenAI's name for embedding_type")
     encoding_type: str | None = Field(None, description="LlamaIndex's name for embedding_type")
     normalized: StrictBool = Field(True, description="L2-normalize the vectors")
-    dimensions: StrictInt | None = Field(None, description="must equal the model's dimension")
-    task: str | None = Field(None, description="accepted and ignored for jina-clip-v1")
+    dimensions: StrictInt | None = Field(
+        None, description="the first k (Matryoshka) dimensions, 1 to the model's width"
+    )
+    task: str | None = Field(
+        None,
+        description='"retrieval.query" adds the model\'s query instruction (jina-clip-v2); '
+        "other tasks embed as documents; jina-clip-v1 ignores it",
+    )
 
     def output_type(self) -> str | None:
         """The requested output encoding under whichever of the three names was used."""

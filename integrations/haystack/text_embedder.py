@@ -105,7 +105,9 @@ class ClipBridgeTextEmbedder(EmbedderComponent):
         """
         texts = self._prepare(text)
         return self._parse(
-            self._warm_embedder().embed_texts(texts, show_progress=self.progress_bar)
+            self._warm_embedder().embed_texts(
+                texts, task=_cfg.QUERY_TASK, show_progress=self.progress_bar
+            )
         )
 
     @component.output_types(embedding=list[float])
@@ -113,5 +115,7 @@ class ClipBridgeTextEmbedder(EmbedderComponent):
         """Asynchronously embed one string; same input and output as :meth:`run`."""
         texts = self._prepare(text)
         embedder = await self._awarm_embedder()
-        vectors = await embedder.aembed_texts(texts, show_progress=self.progress_bar)
+        vectors = await embedder.aembed_texts(
+            texts, task=_cfg.QUERY_TASK, show_progress=self.progress_bar
+        )
         return self._parse(vectors)

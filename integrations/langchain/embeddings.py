@@ -17,7 +17,7 @@ from langchain_core.utils import secret_from_env
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from clipbridge import Embedder, EmbedderConfig
-from clipbridge.config import API_KEY_ENV, BackendName
+from clipbridge.config import API_KEY_ENV, QUERY_TASK, BackendName
 from clipbridge.images import ImageInput
 from clipbridge.lazy import LazyEmbedder
 
@@ -116,14 +116,14 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
         """Release the backend (HTTP connections); the next call builds a new one."""
         self._embedder.close()
 
-    # -- texts (documents and queries are embedded the same way) --------------------------------
+    # -- texts: queries get task="retrieval.query" (jina-clip-v2 adds its instruction) ---------
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed texts; one list of floats per text, in order (``[]`` for ``[]``)."""
         return _floats(self.embedder.embed_texts(texts))
 
     def embed_query(self, text: str) -> list[float]:
-        """Embed one query text."""
-        return self.embed_documents([text])[0]
+        """Embed one search query (``task="retrieval.query"``)."""
+        return _floats(self.embedder.embed_texts([text], task=QUERY_TASK))[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents` (the core's native async path)."""
@@ -132,7 +132,8 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
 
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query`."""
-        return (await self.aembed_documents([text]))[0]
+        embedder = await self._aembedder()
+        return _floats(await embedder.aembed_texts([text], task=QUERY_TASK))[0]
 
     # -- images ----------------------------------------------------------------------------------
     def embed_image(self, uris: Sequence[ImageInput]) -> list[list[float]]:

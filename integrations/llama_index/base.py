@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from clipbridge import Embedder, EmbedderConfig
-from clipbridge.config import BackendName
+from clipbridge.config import QUERY_TASK, BackendName
 from clipbridge.images import ImageInput
 from clipbridge.lazy import LazyEmbedder
 from llama_index.core.base.embeddings.base import Embedding
@@ -123,12 +123,13 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
     def to_payload(self) -> dict[str, Any]:
         return {**super().to_payload(), "backend": self.backend}
 
-    # -- texts and queries (jina-clip-v1 embeds both the same way) -------------------------------
+    # -- queries (task="retrieval.query": jina-clip-v2 adds its instruction) and texts ---------
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._get_text_embeddings([query])[0]
+        return _floats(self.embedder.embed_texts([query], task=QUERY_TASK))[0]
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._aget_text_embeddings([query]))[0]
+        embedder = await self._aembedder()
+        return _floats(await embedder.aembed_texts([query], task=QUERY_TASK))[0]
 
     def _get_text_embedding(self, text: str) -> Embedding:
         return self._get_text_embeddings([text])[0]

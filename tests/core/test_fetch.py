@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import time
@@ -208,12 +209,17 @@ def test_timeout_is_a_deadline_for_the_whole_request(headers_too):
         assert time.monotonic() - start < 1.5
 
 
-def test_embedder_image_fetch_timeout_bounds_a_dripping_url(tiny_model_path):
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_embedder_image_fetch_timeout_bounds_a_dripping_url(tiny_model_path, mode):
     emb = Embedder(tiny_model_path, allow_private_urls=True, image_fetch_timeout=0.5)
     with FaultServer(drip(PNG, every=0.1)) as server:
+        items = [PNG, server.url + "/a.png"]
         start = time.monotonic()
         with pytest.raises(InvalidInputError, match=r"took longer than 0\.5s") as info:
-            emb.embed_images([PNG, server.url + "/a.png"])
+            if mode == "sync":
+                emb.embed_images(items)
+            else:
+                asyncio.run(emb.aembed_images(items))
         assert info.value.index == 1 and time.monotonic() - start < 1.0
 
 

@@ -287,3 +287,15 @@ def test_pillow_warning_is_not_raised_for_admitted_images(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_image(data, 0, ImageLimits(max_pixels=10_000)).size == (80, 60)
+
+
+def test_pixel_limit_is_on_the_input_not_on_the_resized_output(tiny_model_path, monkeypatch):
+    # 30x20 = 600 pixels is admitted; the model's 32x32 crop (1,024) of its 48x32 resize is
+    # bounded work on the output, not an input to guard.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400)  # Pillow would refuse crops above 800
+    small = _strip(30, 20)
+    with Embedder(tiny_model_path, max_image_pixels=1000) as emb:
+        assert emb.embed_images([small, _encode(small)]).shape == (2, emb.dimension)
+    shrunk = encode_for_upload(small, 0, PreprocessSpec(size=32), ImageLimits(max_pixels=1000))
+    monkeypatch.undo()  # this test's own Image.open below goes through Pillow's limit
+    assert Image.open(io.BytesIO(shrunk)).size == (32, 32)

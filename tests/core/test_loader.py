@@ -115,7 +115,7 @@ def test_the_family_comes_from_config_json_not_the_name(tiny_model_path, tmp_pat
     with pytest.raises(ModelLoadError) as info:
         Embedder(str(folder))
     assert "describes a bert model" in str(info.value)
-    assert "supported: jina-clip-v1" in str(info.value)
+    assert "supported: jina-clip-v1, jina-clip-v2" in str(info.value)
 
 
 def test_unreachable_hub_fails_fast_with_one_sentence(tmp_path):

@@ -29,8 +29,10 @@ def make_server(tiny_model_path: str) -> ServerFactory:
     """``with make_server(max_wait_ms=..., config_fields...) as base_url:`` a fresh server."""
 
     @contextmanager
-    def start(config: dict[str, Any] | None = None, **fields: Any) -> Iterator[str]:
-        cfg = EmbedderConfig(model=tiny_model_path, **(config or {}))
+    def start(
+        config: dict[str, Any] | None = None, *, model: str | None = None, **fields: Any
+    ) -> Iterator[str]:
+        cfg = EmbedderConfig(model=model or tiny_model_path, **(config or {}))
         with serve_in_thread(ServeSettings(config=cfg, **fields)) as url:
             yield url
 

@@ -7,7 +7,7 @@ import base64
 import httpx
 import numpy as np
 import pytest
-from serve_helpers import JPG, PNG, b64, post, vectors
+from serve_helpers import FIXTURES, JPG, PNG, b64, post, vectors
 
 from clipbridge.images import ImageLimits, decode_image
 from clipbridge.pricing import image_tokens
@@ -87,18 +87,44 @@ def test_served_model_name_is_answered(make_server, local):
         assert models["data"][0]["dimension"] == local.dimension
 
 
-def test_dimensions_other_than_the_model_is_422(server, local):
-    ok = post(server, {"input": ["x"], "dimensions": local.dimension})
-    assert ok.status_code == 200
-    r = post(server, {"input": ["x"], "dimensions": 32})
-    assert r.status_code == 422
-    assert r.json()["detail"][0]["field"] == "dimensions"
-    assert str(local.dimension) in r.json()["detail"][0]["message"]
+def test_dimensions_are_the_first_k_matryoshka_dimensions(server, local, tiny_model_path):
+    from clipbridge import Embedder
+
+    ok = post(server, {"input": TEXTS[:2], "dimensions": local.dimension})
+    np.testing.assert_allclose(vectors(ok), local.embed_texts(TEXTS[:2]), atol=1e-5)
+    short = post(server, {"input": TEXTS[:2], "dimensions": 32})
+    want = Embedder(tiny_model_path, dimensions=32).embed_texts(TEXTS[:2])  # the core's rule
+    assert vectors(short).shape == (2, 32)
+    np.testing.assert_allclose(vectors(short), want, atol=1e-5)
+    for bad in (local.dimension + 1, 0):
+        r = post(server, {"input": ["x"], "dimensions": bad})
+        assert r.status_code == 422
+        assert r.json()["detail"][0]["field"] == "dimensions"
+        assert str(local.dimension) in r.json()["detail"][0]["message"]
 
 
-def test_task_is_accepted_and_ignored(server, local):
-    r = post(server, {"input": TEXTS[:1], "task": "retrieval.query"})
-    np.testing.assert_allclose(vectors(r), local.embed_texts(TEXTS[:1]), atol=1e-5)
+def test_task_is_ignored_by_jina_clip_v1(server, local):
+    for task in ("retrieval.query", "retrieval.passage", "text-matching"):
+        r = post(server, {"input": TEXTS[:1], "task": task})
+        np.testing.assert_allclose(vectors(r), local.embed_texts(TEXTS[:1]), atol=1e-5)
+
+
+def test_task_adds_the_query_instruction_for_jina_clip_v2(make_server):
+    from clipbridge import Embedder
+
+    v2 = str(FIXTURES / "tiny-jina-clip-v2")
+    emb = Embedder(v2)
+    queries = emb.embed_texts(TEXTS[:2], task="retrieval.query")
+    documents = emb.embed_texts(TEXTS[:2])
+    assert not np.allclose(queries, documents, atol=1e-3)
+    with make_server(model=v2) as url:
+        q = post(url, {"input": TEXTS[:2], "task": "retrieval.query"})
+        d = post(url, {"input": TEXTS[:2], "task": "retrieval.passage"})
+        m = post(url, {"input": TEXTS[:2], "task": "retrieval.query", "dimensions": 16})
+    np.testing.assert_allclose(vectors(q), queries, atol=1e-5)
+    np.testing.assert_allclose(vectors(d), documents, atol=1e-5)
+    short = Embedder(v2, dimensions=16).embed_texts(TEXTS[:2], task="retrieval.query")
+    np.testing.assert_allclose(vectors(m), short, atol=1e-5)
 
 
 def test_unsupported_embedding_type_is_422(server):

@@ -128,3 +128,20 @@ def test_reserve_refuses_beyond_max_queue(tiny_model_path):
     assert batcher.reserve(3) and not batcher.reserve(3) and batcher.reserve(2)
     batcher.release(5)
     assert batcher.admitted == 0
+
+
+async def test_texts_of_different_tasks_never_share_a_batch(tiny_model_path, local):
+    batcher = Batcher(Embedder(tiny_model_path), max_batch_size=8, max_wait_ms=50, max_queue=50)
+    await batcher.start()
+    try:
+        results = await asyncio.gather(
+            batcher.submit([("text", "a")]),
+            batcher.submit([("text", "b")], task="retrieval.query"),
+            batcher.submit([("text", "c")]),
+        )
+    finally:
+        await batcher.stop()
+    assert sorted(batcher.batch_sizes["text"].elements()) == [1, 2]
+    np.testing.assert_allclose(
+        np.concatenate(results), local.embed_texts(["a", "b", "c"]), atol=1e-5
+    )
