@@ -52,6 +52,7 @@ __all__ = [
     "read_image_bytes",
     "resize_center_crop",
     "resize_shortest",
+    "resize_square",
     "to_pixel_array",
     "to_rgb",
 ]
@@ -191,12 +192,14 @@ class PreprocessSpec:
     mean: tuple[float, float, float] = CLIP_MEAN
     std: tuple[float, float, float] = CLIP_STD
     fast_decode: bool = False
+    crop_rounding: str = "half_even"  # centre-crop offsets: "half_even" (jina) or "floor" (HF)
+    resize_mode: str = "shortest"  # "shortest" side + centre crop, or "squash" to size x size
 
     @classmethod
     def from_preprocessor_config(cls, data: dict[str, Any], **overrides: Any) -> PreprocessSpec:
         mode = data.get("resize_mode", "shortest")
-        if mode != "shortest":
-            raise ValueError(f"unsupported resize_mode {mode!r} (jina-clip-v1 uses 'shortest')")
+        if mode not in ("shortest", "squash"):
+            raise ValueError(f"unsupported resize_mode {mode!r} (use 'shortest' or 'squash')")
         size = data.get("size", 224)
         if isinstance(size, dict):  # {"shortest_edge": n} or {"height": n, "width": n}
             size = size.get("shortest_edge") or size.get("height")
@@ -204,6 +207,8 @@ class PreprocessSpec:
             size=int(size),
             mean=tuple(data.get("mean", CLIP_MEAN)),
             std=tuple(data.get("std", CLIP_STD)),
+            crop_rounding=data.get("crop_rounding", "half_even"),
+            resize_mode=mode,
             **overrides,
         )
 
@@ -474,11 +479,16 @@ def resize_shortest(img: Image.Image, size: int) -> Image.Image:
     return img.resize((new_w, new_h), Image.Resampling.BICUBIC)
 
 
-def center_crop(img: Image.Image, size: int) -> Image.Image:
-    """Central ``size`` x ``size`` crop (offsets rounded half-to-even, as the reference)."""
+def _crop_offset(extra: int, rounding: str) -> int:
+    """Where a centred crop starts in ``extra`` spare pixels: half of them, rounded half-to-even
+    (jina-clip's reference) or floored (``"floor"``: transformers' CLIP image processor)."""
+    return extra // 2 if rounding == "floor" else round(extra / 2.0)
+
+
+def center_crop(img: Image.Image, size: int, rounding: str = "half_even") -> Image.Image:
+    """Central ``size`` x ``size`` crop; ``rounding`` as in :func:`_crop_offset`."""
     width, height = img.size
-    top = round((height - size) / 2.0)
-    left = round((width - size) / 2.0)
+    top, left = _crop_offset(height - size, rounding), _crop_offset(width - size, rounding)
     return img.crop((left, top, left + size, top + size))
 
 
@@ -487,7 +497,7 @@ _EXACT_RESIZE_OUTPUTS = 16
 (or no more pixels than the source has); past that, only the kept region is resampled."""
 
 
-def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
+def resize_center_crop(img: Image.Image, size: int, rounding: str = "half_even") -> Image.Image:
     """Shortest-side bicubic resize to ``size`` then the central ``size`` x ``size`` crop, with work
     bounded by the output.
 
@@ -500,8 +510,8 @@ def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
     width, height = img.size
     new_w, new_h = _shortest_side_size(width, height, size)
     if new_w * new_h <= max(width * height, _EXACT_RESIZE_OUTPUTS * size * size):
-        return center_crop(resize_shortest(img, size), size)
-    top, left = round((new_h - size) / 2.0), round((new_w - size) / 2.0)
+        return center_crop(resize_shortest(img, size), size, rounding)
+    top, left = _crop_offset(new_h - size, rounding), _crop_offset(new_w - size, rounding)
     sx, sy = width / new_w, height / new_h  # source pixels per resized pixel
     x0, x1 = left * sx, min(width, (left + size) * sx)
     y0, y1 = top * sy, min(height, (top + size) * sy)
@@ -522,9 +532,29 @@ def to_pixel_array(img: Image.Image, mean: tuple[float, ...], std: tuple[float, 
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
+def resize_square(img: Image.Image, size: int) -> Image.Image:
+    """Bicubic resize to ``size`` x ``size`` without keeping the aspect ratio (SigLIP).
+
+    PIL resizes horizontally first, so a tall thin strip would pass through a ``size`` x height
+    intermediate; such a strip is resized transposed instead (long side first), which bounds the
+    work by the input and differs from the direct resize only by the 8-bit rounding between the
+    two passes.
+    """
+    width, height = img.size
+    bicubic = Image.Resampling.BICUBIC
+    if size * height <= max(width * height, _EXACT_RESIZE_OUTPUTS * size * size):
+        return img.resize((size, size), bicubic)
+    flipped = img.transpose(Image.Transpose.TRANSPOSE).resize((size, size), bicubic)
+    return flipped.transpose(Image.Transpose.TRANSPOSE)
+
+
 def preprocess(img: Image.Image, spec: PreprocessSpec) -> np.ndarray:
     """RGB image -> the model's normalized pixel array (3, size, size)."""
-    return to_pixel_array(resize_center_crop(img, spec.size), spec.mean, spec.std)
+    if spec.resize_mode == "squash":
+        img = resize_square(img, spec.size)
+    else:
+        img = resize_center_crop(img, spec.size, spec.crop_rounding)
+    return to_pixel_array(img, spec.mean, spec.std)
 
 
 def draft_size(spec: PreprocessSpec) -> int | None:
@@ -567,7 +597,7 @@ def encode_for_upload(
     if spec is not None:
         img = load_image(item, index, limits, draft_size=draft_size(spec))
         with _pixel_limit(_OUTPUT_BOUNDED):
-            return _png(resize_center_crop(img, spec.size))
+            return _png(resize_center_crop(img, spec.size, spec.crop_rounding))
     if isinstance(item, Image.Image):
         return _png(load_image(item, index, limits))
     data = _read_bytes(item, index, limits)

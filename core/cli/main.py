@@ -30,7 +30,7 @@ Command = Callable[[argparse.Namespace], int]
 
 # The apps above the core, each a module with ``register(subparsers)`` adding its subcommand.
 # They import their heavy dependencies only when their command runs.
-APPS = ("clipbridge.demo.command", "clipbridge.serve.command")
+APPS = ("clipbridge.demo.command", "clipbridge.eval.command", "clipbridge.serve.command")
 
 DESCRIPTION = (
     "jina-clip-v1 text and image embeddings, computed locally with PyTorch or through the Jina "

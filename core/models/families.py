@@ -46,6 +46,23 @@ FAMILIES: list[ModelFamily] = [
         matches=_is_jina_clip_v2,
         builder="clipbridge.models.jina_clip_v2.loader:build",
     ),
+    ModelFamily(
+        name="clip",  # transformers' CLIPModel (openai/clip-vit-*, ...)
+        files=("model.safetensors", "tokenizer.json", "preprocessor_config.json"),
+        matches=lambda config: config.get("model_type") == "clip",
+        builder="clipbridge.models.hf_clip.loader:build",
+    ),
+    ModelFamily(
+        name="siglip",  # transformers' SiglipModel (google/siglip-*)
+        files=(
+            "model.safetensors",
+            "spiece.model",
+            "tokenizer_config.json",
+            "preprocessor_config.json",
+        ),
+        matches=lambda config: config.get("model_type") == "siglip",
+        builder="clipbridge.models.hf_clip.siglip:build",
+    ),
 ]
 
 

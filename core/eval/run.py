@@ -1,0 +1,230 @@
+"""Scoring one model on an eval folder: embed through :class:`~clipbridge.Embedder`, then score.
+
+Every vector is L2-normalized here, so scores are cosine similarities whatever the Embedder's
+``normalize`` setting. An image that cannot be embedded (unreadable, too large, not an image) is
+reported in :attr:`ModelReport.failed_images` and left out of every score: its captions and its
+label go with it.
+
+Example::
+
+    from clipbridge import Embedder
+    from clipbridge.eval import evaluate, load_eval_data
+
+    report = evaluate(Embedder("jinaai/jina-clip-v1"), load_eval_data("examples/eval"))
+    report.scores["text_to_image"]["recall@5"]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..embedder import Embedder, normalize_rows
+from ..errors import InvalidInputError
+from .data import EvalData
+from .metrics import image_image, recall_at_k, text_image_ranks, text_text, top_k
+
+__all__ = ["Example", "ModelReport", "embed_images_skipping_bad", "evaluate"]
+
+RECALL_KS = (1, 5, 10)
+WORST = 5  # queries shown per task on the HTML page
+HITS = 5  # hits shown per query
+
+
+@dataclass(frozen=True)
+class Example:
+    """One query as the HTML page shows it: what was asked, where its answer ranked, top hits.
+
+    ``query`` and each hit are ``("text", str)`` or ``("image", image index)``; ``hits`` holds
+    ``(kind, value, score, relevant)``.
+    """
+
+    task: str
+    query: tuple[str, Any]
+    rank: int | None  # 1-based rank of the first relevant hit (text_text: None)
+    score: float  # the task's per-query number (1/rank, AP, nDCG)
+    hits: list[tuple[str, Any, float, bool]]
+    answer: tuple[str, Any] | None = None  # the right answer, when it may rank below the hits
+
+
+@dataclass
+class ModelReport:
+    """The scores of one model, keyed like the ``--json`` output, plus what the page shows."""
+
+    model: str
+    backend: str
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    failed_images: dict[int, str] = field(default_factory=dict)  # image index -> reason
+    examples: dict[str, list[Example]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.scores, "seconds": round(self.seconds, 3)}
+
+
+def embed_images_skipping_bad(
+    embedder: Embedder, images: Sequence[Any], *, show_progress: bool = False
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Normalized vectors for ``images`` and ``{index: reason}`` for those that failed.
+
+    The rows of failed images are NaN. A failure keeps the vectors already computed (the
+    error's ``partial``) and goes on with the rest.
+    """
+    vectors = np.full((len(images), embedder.dimension), np.nan, dtype=np.float32)
+    failed: dict[int, str] = {}
+    todo = list(range(len(images)))
+    while todo:
+        try:
+            vectors[todo] = embedder.embed_images(
+                [images[i] for i in todo], show_progress=show_progress
+            )
+            break
+        except InvalidInputError as exc:
+            for local, vec in exc.partial.items():
+                vectors[todo[local]] = vec
+            failed[todo[exc.index]] = exc.reason
+            todo = [i for n, i in enumerate(todo) if n not in exc.partial and n != exc.index]
+    good = ~np.isnan(vectors).any(axis=1)
+    vectors[good] = normalize_rows(vectors[good])
+    return vectors, failed
+
+
+def _text_vectors(embedder: Embedder, texts: list[str], show_progress: bool) -> np.ndarray:
+    return normalize_rows(embedder.embed_texts(texts, show_progress=show_progress))
+
+
+def _worst(scores: np.ndarray, count: int = WORST) -> list[int]:
+    """Indices of the ``count`` lowest per-query scores (ties: lower index first)."""
+    return [int(i) for i in np.argsort(scores, kind="stable")[:count]]
+
+
+def _score_captions(
+    report: ModelReport, data: EvalData, text_vecs: np.ndarray, image_vecs: np.ndarray
+) -> None:
+    assert data.captions is not None
+    captioned = sorted(set(data.captions.owner))
+    images = [i for i in captioned if i not in report.failed_images]
+    position = {image: row for row, image in enumerate(images)}
+    texts = [t for t, owner in enumerate(data.captions.owner) if owner in position]
+    if not texts:
+        return
+    owner = [position[data.captions.owner[t]] for t in texts]
+    t_vecs, i_vecs = text_vecs[texts], image_vecs[images]
+    t2i, i2t = text_image_ranks(t_vecs, i_vecs, owner)
+    report.scores["text_to_image"] = recall_at_k(t2i, RECALL_KS)
+    report.scores["image_to_text"] = recall_at_k(i2t, RECALL_KS)
+    worst_t = sorted(range(len(texts)), key=lambda q: (-t2i[q], q))[:WORST]
+    scores = t_vecs[worst_t] @ i_vecs.T
+    report.examples["text_to_image"] = [
+        Example(
+            "text_to_image",
+            ("text", data.captions.texts[texts[q]]),
+            int(t2i[q]) + 1,
+            1.0 / (t2i[q] + 1),
+            [
+                ("image", images[j], float(scores[row, j]), j == owner[q])
+                for j in top_k(scores[row : row + 1], HITS)[0]
+            ],
+            ("image", images[owner[q]]),
+        )
+        for row, q in enumerate(worst_t)
+    ]
+    worst_i = sorted(range(len(images)), key=lambda q: (-i2t[q], q))[:WORST]
+    scores = i_vecs[worst_i] @ t_vecs.T
+    report.examples["image_to_text"] = [
+        Example(
+            "image_to_text",
+            ("image", images[q]),
+            int(i2t[q]) + 1,
+            1.0 / (i2t[q] + 1),
+            [
+                ("text", data.captions.texts[texts[j]], float(scores[row, j]), owner[j] == q)
+                for j in top_k(scores[row : row + 1], HITS)[0]
+            ],
+            ("text", data.captions.texts[texts[owner.index(q)]]),
+        )
+        for row, q in enumerate(worst_i)
+    ]
+
+
+def _score_labels(report: ModelReport, data: EvalData, image_vecs: np.ndarray) -> None:
+    assert data.labels is not None
+    keep = [n for n, i in enumerate(data.labels.image) if i not in report.failed_images]
+    images = [data.labels.image[n] for n in keep]
+    labels = [data.labels.labels[n] for n in keep]
+    if len(set(labels)) == len(labels):
+        return  # no label shared by two good images: nothing to score
+    result = image_image(image_vecs[images], labels)
+    report.scores["image_image"] = result.as_dict()
+    ap = np.where(result.scored, result.average_precision, np.inf)
+    worst = [q for q in _worst(ap) if result.scored[q]]
+    vecs = image_vecs[images]
+    report.examples["image_image"] = [
+        Example(
+            "image_image",
+            ("image", images[q]),
+            None,
+            float(result.average_precision[q]),
+            [
+                ("image", images[j], float(vecs[q] @ vecs[j]), labels[j] == labels[q])
+                for j in result.hits[q][:HITS]
+            ],
+        )
+        for q in worst
+    ]
+
+
+def _score_text(
+    report: ModelReport, data: EvalData, query_vecs: np.ndarray, corpus_vecs: np.ndarray
+) -> None:
+    assert data.text is not None
+    result = text_text(query_vecs, corpus_vecs, data.text.qrels)
+    report.scores["text_text"] = result.as_dict()
+    examples = []
+    for row in _worst(result.per_query):
+        q = int(result.query_index[row])
+        judged = data.text.qrels[q]
+        examples.append(
+            Example(
+                "text_text",
+                ("text", data.text.queries[q]),
+                None,
+                float(result.per_query[row]),
+                [
+                    (
+                        "text",
+                        data.text.corpus[d],
+                        float(query_vecs[q] @ corpus_vecs[d]),
+                        judged.get(int(d), 0) > 0,
+                    )
+                    for d in result.hits[row][:HITS]
+                ],
+            )
+        )
+    report.examples["text_text"] = examples
+
+
+def evaluate(embedder: Embedder, data: EvalData, *, show_progress: bool = False) -> ModelReport:
+    """Embed ``data`` with ``embedder`` and score every task the data supports."""
+    start = time.perf_counter()
+    report = ModelReport(model=embedder.model, backend=embedder.config.backend)
+    if data.text is not None:
+        query_vecs = _text_vectors(embedder, data.text.queries, show_progress)
+        corpus_vecs = _text_vectors(embedder, data.text.corpus, show_progress)
+        _score_text(report, data, query_vecs, corpus_vecs)
+    if data.images:
+        paths = [data.image_path(i) for i in range(len(data.images))]
+        image_vecs, report.failed_images = embed_images_skipping_bad(
+            embedder, paths, show_progress=show_progress
+        )
+        if data.captions is not None:
+            text_vecs = _text_vectors(embedder, data.captions.texts, show_progress)
+            _score_captions(report, data, text_vecs, image_vecs)
+        if data.labels is not None:
+            _score_labels(report, data, image_vecs)
+    report.seconds = time.perf_counter() - start
+    return report

@@ -1,0 +1,156 @@
+"""Build a transformers ``SiglipModel`` checkpoint (``model_type`` ``"siglip"``).
+
+What differs from CLIP, each reproduced as transformers' own processor and model do it:
+
+- the tokenizer is SentencePiece (``spiece.model``, transformers' ``SiglipTokenizer``: lower-cased,
+  an end token appended) and is used through a small ``encode_batch`` adapter;
+- the text tower pools the *last* position after padding to its 64 positions, without an
+  attention mask, so :class:`SiglipEncoder` pads every batch to the full length itself;
+- images are squashed to ``size`` x ``size`` (bicubic, no crop) with mean/std 0.5.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...errors import ModelLoadError
+from ..base import LoadedModel
+from ..files import compute_dtype_for, read_json
+
+__all__ = ["SIGLIP_FILES", "SiglipEncoder", "SpTokenizer", "build", "preprocessor_settings"]
+
+SIGLIP_FILES = (
+    "model.safetensors",
+    "spiece.model",
+    "tokenizer_config.json",
+    "preprocessor_config.json",
+)
+_BICUBIC = 3
+
+
+def preprocessor_settings(data: dict[str, Any], where: Path) -> dict[str, Any]:
+    """transformers ``SiglipImageProcessor`` settings -> what ``PreprocessSpec`` reads."""
+    size = data.get("size", {"height": 224, "width": 224})
+    side = size if isinstance(size, int) else size.get("height")
+    problems = []
+    if not isinstance(side, int) or (isinstance(size, dict) and size.get("width") != side):
+        problems.append(f"size {size!r} is not a square")
+    if not data.get("do_resize", True) or data.get("do_center_crop", False):
+        problems.append("expected a plain resize (do_resize true, no centre crop)")
+    if data.get("resample", _BICUBIC) != _BICUBIC:
+        problems.append(f"resample {data.get('resample')!r} is not bicubic (3)")
+    if data.get("do_rescale", True) and not math.isclose(
+        float(data.get("rescale_factor", 1 / 255)), 1 / 255
+    ):
+        problems.append(f"rescale_factor {data.get('rescale_factor')!r} is not 1/255")
+    if problems:
+        raise ModelLoadError(f"{where}: unsupported image settings: {'; '.join(problems)}")
+    normalize = data.get("do_normalize", True)
+    return {
+        "resize_mode": "squash",
+        "size": side,
+        "mean": list(data.get("image_mean", [0.5] * 3)) if normalize else [0.0] * 3,
+        "std": list(data.get("image_std", [0.5] * 3)) if normalize else [1.0] * 3,
+    }
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    ids: list[int]
+
+
+class SpTokenizer:
+    """The ``encode`` / ``encode_batch`` surface of a ``tokenizers.Tokenizer`` over a
+    transformers SentencePiece tokenizer: special tokens added, no padding, no truncation."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def encode(self, text: str) -> _Encoding:
+        return _Encoding(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def encode_batch(self, texts: list[str]) -> list[_Encoding]:
+        ids = self.tokenizer(list(texts), add_special_tokens=True)["input_ids"]
+        return [_Encoding(list(row)) for row in ids]
+
+
+class SiglipEncoder(torch.nn.Module):
+    """``encode_text`` / ``encode_image`` over a transformers ``SiglipModel``.
+
+    SigLIP was trained on texts padded to ``length`` and pools the last position, so each batch
+    is padded to exactly that many positions with ``pad_id`` before the text tower sees it.
+    """
+
+    def __init__(self, model: torch.nn.Module, length: int, pad_id: int) -> None:
+        super().__init__()
+        self.model = model
+        self.length = length
+        self.pad_id = pad_id
+
+    @staticmethod
+    def _features(out: Any) -> torch.Tensor:
+        return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+    def encode_text(self, input_ids: torch.Tensor) -> torch.Tensor:
+        extra = self.length - input_ids.shape[1]
+        if extra > 0:
+            input_ids = torch.nn.functional.pad(input_ids, (0, extra), value=self.pad_id)
+        return self._features(self.model.get_text_features(input_ids=input_ids))
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self._features(self.model.get_image_features(pixel_values=pixels))
+
+
+def build(
+    folder: Path, config: dict[str, Any], device: torch.device, dtype: torch.dtype
+) -> LoadedModel:
+    """A ready SigLIP model from ``folder`` (``config`` is its parsed ``config.json``)."""
+    try:
+        import transformers
+
+        slow = transformers.SiglipTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except ImportError as exc:
+        raise ModelLoadError(
+            "SigLIP checkpoints need transformers, sentencepiece and protobuf: "
+            "pip install 'clipbridge[local]'"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the SigLIP tokenizer in {folder}: {exc}") from exc
+    where = folder / "preprocessor_config.json"
+    preprocessor = preprocessor_settings(read_json(where), where)
+    vision_size = (config.get("vision_config") or {}).get("image_size", 224)
+    if preprocessor["size"] != vision_size:
+        raise ModelLoadError(
+            f"{folder}: preprocessor resizes to {preprocessor['size']} but the vision tower "
+            f"expects {vision_size}"
+        )
+    compute = compute_dtype_for(device, dtype)
+    try:
+        model = transformers.SiglipModel.from_pretrained(
+            str(folder), dtype=compute, local_files_only=True, use_safetensors=True
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the SigLIP model in {folder}: {exc}") from exc
+    text = model.config.text_config
+    length = int(text.max_position_embeddings)
+    pad_id = int(slow.pad_token_id)
+    encoder = SiglipEncoder(model, length, pad_id).to(device).eval().requires_grad_(False)
+    dimension = int(getattr(text, "projection_size", None) or text.hidden_size)
+    return LoadedModel(
+        model=encoder,
+        tokenizer=SpTokenizer(slow),
+        preprocessor=preprocessor,
+        folder=folder,
+        device=device,
+        dtype=compute,
+        compute_dtype=compute,
+        family="siglip",
+        dimension=dimension,
+        pad_token_id=pad_id,
+        max_text_length=length,
+    )
