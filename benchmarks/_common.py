@@ -32,6 +32,7 @@ REAL_CONFIG: dict[str, Any] = {
     "add_projections": False,
     "projection_dim": 768,
     "text_config": {
+        "hf_model_name_or_path": "jinaai/jina-bert-flash-implementation",  # picks the family
         "hf_model_config_kwargs": {"use_flash_attn": False},
         "pooler_type": "mean_pooler",
         "proj_type": None,
@@ -65,6 +66,9 @@ def real_size_checkpoint(seed: int = 0) -> Path:
     """A jina-clip-v1-sized folder (config, random safetensors, tokenizer), built once."""
     folder = CACHE / f"jina-clip-v1-random-{seed}"
     if (folder / "model.safetensors").is_file():
+        config = json.dumps(REAL_CONFIG, indent=2)
+        if (folder / "config.json").read_text() != config:  # written by an older REAL_CONFIG
+            (folder / "config.json").write_text(config)
         return folder
     import torch
     from safetensors.torch import save_file

@@ -13,6 +13,7 @@ from .backends.base import no_progress
 from .config import DEFAULT_MODEL, TASKS, EmbedderConfig
 from .errors import InvalidInputError
 from .images import ImageInput, check_image_input
+from .pricing import text_tokens
 
 __all__ = ["Embedder", "normalize_rows"]
 
@@ -195,6 +196,17 @@ class Embedder:
         with self._progress(len(items), "images", show_progress) as progress:
             raw = await self._backend.aembed_images(items, progress)
         return self._finish(raw, len(items))
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text as the model reads it: the backend's tokenizer (special tokens
+        included, after truncation to ``max_length``) where it has one (``tokenize``, the local
+        backend); else the billing estimate of :func:`clipbridge.pricing.text_tokens` per text.
+        """
+        items = self._check_texts(texts)
+        tokenize = getattr(self._backend, "tokenize", None)
+        if tokenize is None:
+            return [text_tokens([text]) for text in items]
+        return [len(ids) for ids in tokenize(items)]
 
     def close(self) -> None:
         """Release the backend's resources (HTTP connections); the Embedder is unusable after."""

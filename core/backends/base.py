@@ -25,7 +25,9 @@ class Backend(Protocol):
     order (``dimension`` is ``config.dimensions`` when set: the first k Matryoshka dimensions).
     ``task`` (``None`` or ``"retrieval.query"``) marks texts as search queries: the backend adds
     the model's instruction for it, if the model has one. Normalization, empty input and progress
-    bars are the Embedder's job.
+    bars are the Embedder's job. A backend with a tokenizer may also offer
+    ``tokenize(texts) -> list[list[int]]`` (the ids the model reads);
+    :meth:`Embedder.count_tokens <clipbridge.Embedder.count_tokens>` uses it when present.
     """
 
     @property

@@ -33,8 +33,9 @@ Command = Callable[[argparse.Namespace], int]
 APPS = (
     "clipbridge.demo.command",
     "clipbridge.eval.command",
+    "clipbridge.serve.command",
     "clipbridge.index.command",
-    "clipbridge.ray.command",
+    "clipbridge.ray.command",  # after serve: adds --ray to clipbridge serve
 )
 
 DESCRIPTION = (

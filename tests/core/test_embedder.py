@@ -127,3 +127,15 @@ def test_api_backend_never_imports_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_count_tokens_uses_the_tokenizer_and_estimates_without_one(tiny_model_path):
+    emb = Embedder(tiny_model_path, max_length=8)
+    texts = ["a cat", "", "one two three four five six seven eight nine ten"]
+    ids = emb.backend.tokenize(texts)
+    assert emb.count_tokens(texts) == [len(seq) for seq in ids]
+    assert emb.count_tokens(texts)[1] == 2 and emb.count_tokens(texts)[2] == 8  # [CLS] [SEP], cut
+    api = Embedder("jina-clip-v1", backend="api", api_key="k")
+    assert api.count_tokens(["a cat", "one two three"]) == [3, 4]  # ceil(1.1 per word)
+    with pytest.raises(clipbridge.InvalidInputError):
+        emb.count_tokens(["fine", 3])

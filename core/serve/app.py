@@ -1,0 +1,115 @@
+"""The app factory: ``create_app(settings)`` -> a FastAPI app any ASGI server can host.
+
+The model is loaded in the lifespan's start-up (in a thread), before the server accepts
+requests; shut-down lets queued work finish, then stops the batcher.
+
+Example::
+
+    app = create_app(ServeSettings(config=EmbedderConfig(model="jinaai/jina-clip-v1")))
+    # uvicorn.run(app, host="127.0.0.1", port=8080)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..embedder import Embedder
+from ..images import ImageLimits
+from .batcher import Batcher
+from .errors import install_handlers
+from .limits import BodyLimit
+from .metrics import ServeMetrics
+from .routes import ServerState, router
+from .security import ApiKeys
+from .settings import ServeSettings
+from .urls import UrlPolicy
+
+__all__ = ["create_app"]
+
+EMBEDDINGS_PATH = "/v1/embeddings"
+
+
+class _RequestMetrics:
+    """Counts ``POST /v1/embeddings`` answers by status and times them."""
+
+    def __init__(self, app: Any, metrics: ServeMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != EMBEDDINGS_PATH:
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def record(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            self.metrics.requests.labels(status=str(status)).inc()
+            self.metrics.latency.observe(time.perf_counter() - start)
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    """A Jina-compatible embeddings app serving ``settings.config``'s model."""
+    settings = settings or ServeSettings()
+    metrics = ServeMetrics()
+    state = ServerState(
+        settings=settings,
+        keys=ApiKeys(settings.api_keys),
+        metrics=metrics,
+        limits=ImageLimits.from_config(settings.config),
+        urls=UrlPolicy(
+            allow_urls=settings.allow_image_urls, allow_private=settings.allow_private_urls
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The server normalizes per request (``normalized``), so the model returns raw rows.
+        config = settings.config.replace(normalize=False, show_progress=False)
+        embedder = await asyncio.to_thread(Embedder.from_config, config)
+        batcher = Batcher(
+            embedder,
+            max_batch_size=settings.max_batch_size,
+            max_wait_ms=settings.max_wait_ms,
+            max_queue=settings.max_queue,
+            metrics=metrics,
+        )
+        state.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="clipbridge-decode")
+        state.embedder = embedder
+        await batcher.start()
+        state.batcher = batcher
+        try:
+            yield
+        finally:
+            state.batcher = None
+            await batcher.stop()
+            state.pool.shutdown(wait=True)
+            embedder.close()
+
+    app = FastAPI(
+        title="clipbridge serve",
+        version=__version__,
+        description=f"Jina-compatible embeddings for {settings.model_name}",
+        lifespan=lifespan,
+    )
+    app.state.serve = state
+    install_handlers(app)
+    app.include_router(router)
+    app.add_middleware(_RequestMetrics, metrics=metrics)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    return app

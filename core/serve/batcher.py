@@ -1,0 +1,227 @@
+"""Dynamic batching: items of concurrent requests coalesced into model calls.
+
+One coordinator task on the event loop forms batches (texts and images separately, at most
+``max_batch_size`` items, waiting at most ``max_wait_ms`` after the oldest item arrived) and
+runs each on a single model thread, so the event loop is never blocked by the model. Results
+are written back to each request's row, in order. Admission is bounded: :meth:`Batcher.reserve`
+refuses items beyond ``max_queue`` (the server answers 429).
+
+Example::
+
+    batcher = Batcher(embedder, max_batch_size=32, max_wait_ms=5, max_queue=512)
+    await batcher.start()
+    vectors = await batcher.submit([("text", "a cat"), ("image", png_bytes)])   # (2, dim)
+    await batcher.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ..embedder import Embedder
+from ..errors import InvalidInputError
+from .metrics import ServeMetrics
+
+__all__ = ["Batcher", "Kind"]
+
+Kind = Literal["text", "image"]
+_KINDS: tuple[Kind, ...] = ("text", "image")
+_Queue = tuple[Kind, str | None]  # (kind, task): texts of different tasks never share a batch
+
+
+class _Job:
+    """One request: its output rows and the future its handler awaits."""
+
+    def __init__(self, n: int, dimension: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.out = np.empty((n, dimension), dtype=np.float32)
+        self.remaining = n
+        self.future: asyncio.Future[np.ndarray] = loop.create_future()
+
+    @property
+    def done(self) -> bool:
+        return self.future.done()
+
+    def put(self, row: int, vector: np.ndarray) -> None:
+        if self.done:
+            return
+        self.out[row] = vector
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.future.set_result(self.out)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.done:
+            self.future.set_exception(exc)
+
+
+@dataclass
+class _Entry:
+    job: _Job
+    row: int
+    payload: Any
+    arrived: float = field(default_factory=time.monotonic)
+
+
+class Batcher:
+    """Coalesces items of concurrent requests into model batches on one model thread."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        max_batch_size: int,
+        max_wait_ms: float,
+        max_queue: int,
+        metrics: ServeMetrics | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self.metrics = metrics or ServeMetrics()
+        self.batch_sizes: dict[Kind, Counter[int]] = {kind: Counter() for kind in _KINDS}
+        self._queues: dict[_Queue, deque[_Entry]] = {}
+        self._admitted = 0
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._model = ThreadPoolExecutor(1, thread_name_prefix="clipbridge-model")
+
+    # -- admission --------------------------------------------------------------------------
+    @property
+    def admitted(self) -> int:
+        """Items admitted and not yet released (being prepared, queued or in the model)."""
+        return self._admitted
+
+    def reserve(self, n: int) -> bool:
+        """Admit ``n`` items if the queue has room (False: answer 429)."""
+        if self._stopping or self._admitted + n > self.max_queue:
+            return False
+        self._admitted += n
+        self.metrics.queue_depth.set(self._admitted)
+        return True
+
+    def release(self, n: int) -> None:
+        self._admitted -= n
+        self.metrics.queue_depth.set(self._admitted)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="clipbridge-batcher")
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop the coordinator and the model thread."""
+        self._stopping = True
+        if self._task is not None:
+            assert self._wakeup is not None
+            self._wakeup.set()
+            await self._task
+        self._model.shutdown(wait=True)
+
+    # -- requests ---------------------------------------------------------------------------
+    async def submit(
+        self, items: Sequence[tuple[Kind, Any]], *, task: str | None = None
+    ) -> np.ndarray:
+        """Embed ``items`` (``("text", str)`` / ``("image", bytes)``) -> raw float32 rows.
+
+        ``task`` applies to the texts (``Embedder.embed_texts(..., task=task)``); texts are
+        batched only with texts of the same task.
+
+        The request fails whole: the first error of any of its items is raised, and its other
+        items still queued are dropped, not computed.
+        """
+        if self._task is None or self._wakeup is None:
+            raise RuntimeError("the batcher is not running")
+        job = _Job(len(items), self.embedder.dimension, asyncio.get_running_loop())
+        if not items:
+            return job.out
+        now = time.monotonic()
+        for row, (kind, payload) in enumerate(items):
+            key: _Queue = (kind, task if kind == "text" else None)
+            self._queues.setdefault(key, deque()).append(_Entry(job, row, payload, now))
+        self._wakeup.set()
+        return await job.future
+
+    # -- the coordinator --------------------------------------------------------------------
+    def _live(self, key: _Queue) -> deque[_Entry]:
+        queue = self._queues[key]
+        while queue and queue[0].job.done:  # failed or cancelled requests: drop, don't compute
+            queue.popleft()
+        return queue
+
+    def _next_queue(self) -> _Queue | None:
+        """The queue whose oldest live item has waited longest."""
+        heads = [
+            (q[0].arrived, i, key) for i, key in enumerate(self._queues) if (q := self._live(key))
+        ]
+        return min(heads)[2] if heads else None
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            key = self._next_queue()
+            if key is None:
+                if self._stopping:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            queue = self._queues[key]
+            deadline = queue[0].arrived + self.max_wait
+            while len(queue) < self.max_batch_size and not self._stopping:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), left)
+                except TimeoutError:
+                    break
+            batch: list[_Entry] = []
+            while queue and len(batch) < self.max_batch_size:
+                entry = queue.popleft()
+                if not entry.job.done:
+                    batch.append(entry)
+            if batch:
+                await self._embed(key, batch)
+
+    async def _embed(self, key: _Queue, batch: list[_Entry]) -> None:
+        loop = asyncio.get_running_loop()
+        kind, task = key
+        if kind == "text":
+            embed: Any = functools.partial(self.embedder.embed_texts, task=task)
+        else:
+            embed = self.embedder.embed_images
+        while batch:
+            self.batch_sizes[kind][len(batch)] += 1
+            self.metrics.batch_size.labels(kind=kind).observe(len(batch))
+            payloads = [entry.payload for entry in batch]
+            try:
+                vectors = await loop.run_in_executor(self._model, embed, payloads)
+            except InvalidInputError as exc:
+                # One item's request fails whole; rows computed before it are kept for the
+                # others, and the rest of the batch runs again without that request.
+                bad = batch[exc.index].job
+                bad.fail(InvalidInputError(batch[exc.index].row, exc.reason))
+                for i, vector in exc.partial.items():
+                    batch[i].job.put(batch[i].row, vector)
+                batch = [e for i, e in enumerate(batch) if i not in exc.partial and not e.job.done]
+                continue
+            except Exception as exc:  # a fault of the model or backend: every request fails
+                for entry in batch:
+                    entry.job.fail(exc)
+                return
+            for entry, vector in zip(batch, vectors, strict=True):
+                entry.job.put(entry.row, vector)
+            self.metrics.inputs.labels(kind=kind).inc(len(batch))
+            return

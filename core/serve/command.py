@@ -1,0 +1,155 @@
+"""``clipbridge serve``: the command-line entry of the server (see :mod:`clipbridge.serve`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from ..cli.options import add_model_options, positive_int
+from ..config import DEFAULT_BATCH_SIZE, EmbedderConfig
+from .settings import (
+    API_KEYS_ENV,
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_INPUTS,
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_WAIT_MS,
+    ServeSettings,
+    keys_from_env,
+)
+
+__all__ = ["register", "settings_from_args"]
+
+
+def settings_from_args(args: argparse.Namespace) -> ServeSettings:
+    """The :class:`ServeSettings` the command line (and ``$CLIPBRIDGE_SERVE_API_KEYS``) gives."""
+    fields: dict[str, Any] = {
+        "backend": args.backend,
+        "device": args.device,
+        "dtype": args.dtype,
+        "batch_size": args.batch_size,
+    }
+    if args.base_url:
+        fields["base_url"] = args.base_url
+    return ServeSettings(
+        config=EmbedderConfig(model=args.model, **fields),
+        served_model_name=args.served_model_name,
+        max_batch_size=args.max_batch_size,
+        max_wait_ms=args.max_wait_ms,
+        max_queue=args.max_queue,
+        max_request_bytes=args.max_request_bytes,
+        max_inputs=args.max_inputs,
+        api_keys=tuple(args.api_key) or keys_from_env(dict(os.environ)),
+        allow_image_urls=args.allow_image_urls,
+        allow_private_urls=args.allow_private_urls,
+    )
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .runner import run
+    from .security import bind_warning
+
+    settings = settings_from_args(args)
+    warning = bind_warning(args.host, bool(settings.api_keys))
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+
+    def ready(base_url: str, device: str) -> None:
+        print(
+            f"clipbridge serve: ready at {base_url}/v1/embeddings, model "
+            f"{settings.model_name} ({settings.config.model}), device {device}",
+            flush=True,
+        )
+
+    run(settings, host=args.host, port=args.port, on_ready=ready, log_level=args.log_level)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``clipbridge serve`` to the ``clipbridge`` command's subparsers."""
+    serve = subparsers.add_parser(
+        "serve",
+        help="serve the model over HTTP as a Jina-compatible embeddings API",
+        description="A Jina Embeddings API (POST /v1/embeddings) backed by the local model, with "
+        "dynamic batching across concurrent requests, /health, /metrics and /docs.",
+    )
+    add_model_options(serve)
+    serve.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"items per forward pass inside a model call (default: {DEFAULT_BATCH_SIZE})",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8080, help="port to listen on; 0 picks a free one (8080)"
+    )
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help=f"accepted Bearer key, repeatable (default: ${API_KEYS_ENV}, comma-separated; "
+        "none: no key needed)",
+    )
+    serve.add_argument(
+        "--max-batch-size",
+        type=positive_int,
+        default=DEFAULT_MAX_BATCH_SIZE,
+        metavar="N",
+        help=f"most items coalesced into one model call (default: {DEFAULT_MAX_BATCH_SIZE})",
+    )
+    serve.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=DEFAULT_MAX_WAIT_MS,
+        metavar="MS",
+        help="how long the oldest queued item waits for others before its batch runs "
+        f"(default: {DEFAULT_MAX_WAIT_MS:g})",
+    )
+    serve.add_argument(
+        "--max-queue",
+        type=positive_int,
+        default=DEFAULT_MAX_QUEUE,
+        metavar="N",
+        help=f"items admitted at once; beyond, requests get 429 (default: {DEFAULT_MAX_QUEUE})",
+    )
+    serve.add_argument(
+        "--max-request-bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_REQUEST_BYTES,
+        metavar="N",
+        help=f"largest request body; beyond: 413 (default: {DEFAULT_MAX_REQUEST_BYTES})",
+    )
+    serve.add_argument(
+        "--max-inputs",
+        type=positive_int,
+        default=DEFAULT_MAX_INPUTS,
+        metavar="N",
+        help=f"most items in one request; beyond: 413 (default: {DEFAULT_MAX_INPUTS})",
+    )
+    serve.add_argument(
+        "--allow-image-urls", action="store_true", help="fetch http(s) image URLs in requests"
+    )
+    serve.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="also fetch URLs whose host is loopback, private or link-local (trusted networks)",
+    )
+    serve.add_argument(
+        "--served-model-name",
+        default=None,
+        metavar="NAME",
+        help="the model name the server answers to (default: the model's short name)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="uvicorn's log level (default: info)",
+    )
+    serve.set_defaults(func=_cmd_serve)

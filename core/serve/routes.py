@@ -1,0 +1,242 @@
+"""The endpoints, kept thin: parse, admit, prepare in threads, submit to the batcher, encode.
+
+Nothing here touches a backend, a tensor or PIL: images are prepared by
+:mod:`clipbridge.serve.inputs`, vectors come from the :class:`~clipbridge.serve.batcher.Batcher`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request, Response
+
+from ..config import TASKS
+from ..embedder import Embedder, normalize_rows
+from ..errors import InvalidInputError
+from ..images import ImageLimits
+from .batcher import Batcher, Kind
+from .errors import ServeError, field_error
+from .inputs import InputItem, parse_items, prepare_image
+from .metrics import CONTENT_TYPE, ServeMetrics
+from .schemas import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ErrorResponse,
+    ModelList,
+    ValidationErrorResponse,
+)
+from .security import ApiKeys
+from .settings import ServeSettings
+from .urls import UrlPolicy
+
+__all__ = ["ServerState", "router"]
+
+OUTPUT_TYPES = ("float", "base64")
+RETRY_AFTER_SECONDS = 1
+
+
+@dataclass
+class ServerState:
+    """What the routes need, built by the app's lifespan (``app.state.serve``)."""
+
+    settings: ServeSettings
+    keys: ApiKeys
+    metrics: ServeMetrics
+    limits: ImageLimits
+    urls: UrlPolicy
+    embedder: Embedder | None = None
+    batcher: Batcher | None = None
+    pool: ThreadPoolExecutor | None = None
+
+
+def _state(request: Request) -> ServerState:
+    return request.app.state.serve
+
+
+def require_key(request: Request) -> None:
+    if not _state(request).keys.accepts(request.headers.get("authorization")):
+        raise ServeError(
+            401,
+            "missing or wrong API key: send 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+router = APIRouter()
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 413, 429, 503)
+}
+_ERRORS[422] = {"model": ValidationErrorResponse}
+
+
+def _task(task: str | None) -> str | None:
+    """The request's ``task`` as the core knows it (``retrieval.query``); any other (Jina's
+    ``retrieval.passage``, ``text-matching``, ...) embeds as documents, i.e. no instruction."""
+    return task if task in TASKS else None
+
+
+def _check_request(body: EmbeddingRequest, state: ServerState, embedder: Embedder) -> str:
+    """The output type, after the model, dimensions, output type and size checks."""
+    settings = state.settings
+    if body.model is not None and body.model not in settings.accepted_model_names:
+        names = " or ".join(repr(n) for n in settings.accepted_model_names)
+        raise ServeError(
+            400, f"model {body.model!r} is not served here; this server serves {names}"
+        )
+    if body.dimensions is not None and not 1 <= body.dimensions <= embedder.dimension:
+        raise field_error(
+            "dimensions",
+            f"{settings.model_name} returns {embedder.dimension}-d vectors; dimensions="
+            f"{body.dimensions} is not supported (1 to {embedder.dimension}: the first k "
+            "Matryoshka dimensions)",
+        )
+    output = body.output_type() or "float"
+    if output not in OUTPUT_TYPES:
+        raise field_error(
+            "embedding_type", f"{output!r} is not supported; use one of {', '.join(OUTPUT_TYPES)}"
+        )
+    count = 1 if isinstance(body.input, str) else len(body.input)
+    if count == 0:
+        raise field_error("input", "input is empty; send at least one item")
+    if count > settings.max_inputs:
+        raise ServeError(
+            413, f"{count} input items, above this server's max_inputs={settings.max_inputs}"
+        )
+    return output
+
+
+async def _prepare(
+    items: Sequence[InputItem], state: ServerState, embedder: Embedder
+) -> tuple[list[tuple[Kind, Any]], int]:
+    """Decode and check every item in worker threads -> (batcher items, tokens billed)."""
+    loop = asyncio.get_running_loop()
+    texts = [i for i, item in enumerate(items) if item.kind == "text"]
+    tasks: dict[int, asyncio.Future[Any]] = {
+        i: loop.run_in_executor(state.pool, prepare_image, item, i, state.limits, state.urls)
+        for i, item in enumerate(items)
+        if item.kind == "image"
+    }
+    counting = loop.run_in_executor(
+        state.pool, embedder.count_tokens, [items[i].value for i in texts]
+    )
+    results = await asyncio.gather(*tasks.values(), return_exceptions=True)
+    counts = await counting
+    ready = dict(zip(tasks, results, strict=True))
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:  # the request fails whole, naming its first bad item
+        bad = min(
+            (e for e in errors if isinstance(e, InvalidInputError)),
+            key=lambda e: e.index,
+            default=None,
+        )
+        if bad is None:
+            raise errors[0]
+        raise bad
+    out: list[tuple[Kind, Any]] = []
+    for i, item in enumerate(items):
+        out.append(("text", item.value) if item.kind == "text" else ("image", ready[i].data))
+    tokens = sum(counts) + sum(r.tokens for r in results)
+    return out, tokens
+
+
+def _encode(
+    vectors: np.ndarray,
+    *,
+    model: str,
+    tokens: int,
+    output: str,
+    normalized: bool,
+    dimensions: int | None,
+) -> bytes:
+    if dimensions is not None:  # Matryoshka: the first k raw dimensions, normalized after
+        vectors = vectors[:, :dimensions]
+    if normalized:
+        vectors = normalize_rows(vectors)
+    if output == "base64":
+        rows: list[Any] = [
+            base64.b64encode(np.ascontiguousarray(v, dtype="<f4").tobytes()).decode()
+            for v in vectors
+        ]
+    else:
+        rows = vectors.tolist()
+    body = {
+        "model": model,
+        "object": "list",
+        "usage": {"total_tokens": tokens, "prompt_tokens": tokens},
+        "data": [{"object": "embedding", "index": i, "embedding": r} for i, r in enumerate(rows)],
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@router.post(
+    "/v1/embeddings",
+    dependencies=[Depends(require_key)],
+    response_model=EmbeddingResponse,
+    responses=_ERRORS,
+    summary="Embed texts and images (Jina Embeddings API)",
+)
+async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
+    state = _state(request)
+    embedder, batcher = state.embedder, state.batcher
+    if embedder is None or batcher is None:
+        raise ServeError(503, "the model is not loaded yet", headers={"Retry-After": "1"})
+    output = _check_request(body, state, embedder)
+    try:
+        items = parse_items(body.input)
+    except InvalidInputError as exc:
+        raise ServeError(400, f"input[{exc.index}]: {exc.reason}") from exc
+    if not batcher.reserve(len(items)):
+        raise ServeError(
+            429,
+            f"the server's queue is full ({batcher.max_queue} items); retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    try:
+        try:
+            ready, tokens = await _prepare(items, state, embedder)
+            vectors = await batcher.submit(ready, task=_task(body.task))
+        except InvalidInputError as exc:
+            raise ServeError(400, f"input[{exc.index}]: {exc.reason}") from exc
+    finally:
+        batcher.release(len(items))
+    content = await asyncio.to_thread(
+        _encode,
+        vectors,
+        model=state.settings.model_name,
+        tokens=tokens,
+        output=output,
+        normalized=body.normalized,
+        dimensions=body.dimensions,
+    )
+    return Response(content, media_type="application/json")
+
+
+@router.get("/v1/models", response_model=ModelList, dependencies=[Depends(require_key)])
+async def models(request: Request) -> dict[str, Any]:
+    state = _state(request)
+    names = state.settings.accepted_model_names
+    dimension = state.embedder.dimension if state.embedder is not None else 0
+    card = {"id": names[0], "object": "model", "owned_by": "clipbridge"}
+    card.update(dimension=dimension, aliases=list(names[1:]))
+    return {"object": "list", "data": [card]}
+
+
+@router.get("/health")
+async def health(request: Request) -> Response:
+    state = _state(request)
+    ready = state.batcher is not None
+    body = {"status": "ok" if ready else "loading", "model": state.settings.model_name}
+    status = 200 if ready else 503
+    return Response(json.dumps(body), status_code=status, media_type="application/json")
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE)

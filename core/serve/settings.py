@@ -1,0 +1,116 @@
+"""`ServeSettings`: every knob of ``clipbridge serve`` in one dataclass (the model's own knobs
+stay in :class:`~clipbridge.EmbedderConfig`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from dataclasses import dataclass, field
+
+from ..config import EmbedderConfig, hub_repo_id
+
+__all__ = [
+    "API_KEYS_ENV",
+    "DEFAULT_MAX_BATCH_SIZE",
+    "DEFAULT_MAX_INPUTS",
+    "DEFAULT_MAX_QUEUE",
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_MAX_WAIT_MS",
+    "ServeSettings",
+    "is_loopback_host",
+    "keys_from_env",
+]
+
+API_KEYS_ENV = "CLIPBRIDGE_SERVE_API_KEYS"
+DEFAULT_MAX_BATCH_SIZE = 32
+DEFAULT_MAX_WAIT_MS = 5.0
+DEFAULT_MAX_QUEUE = 512
+DEFAULT_MAX_REQUEST_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_INPUTS = 256
+
+
+def keys_from_env(environ: dict[str, str] | None = None) -> tuple[str, ...]:
+    """The comma-separated keys in ``$CLIPBRIDGE_SERVE_API_KEYS`` (blank entries dropped)."""
+    raw = (os.environ if environ is None else environ).get(API_KEYS_ENV, "")
+    return tuple(key.strip() for key in raw.split(",") if key.strip())
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (what only this machine can reach)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _short_name(model: str) -> str:
+    """``jinaai/jina-clip-v1`` -> ``jina-clip-v1``; a local folder -> its last part."""
+    return model.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+
+
+@dataclass(kw_only=True)
+class ServeSettings:
+    """How the server batches, limits and guards requests, and which model it serves.
+
+    Example::
+
+        settings = ServeSettings(config=EmbedderConfig(model="jinaai/jina-clip-v1"),
+                                 max_wait_ms=5, api_keys=("s3cret",))
+        app = create_app(settings)
+    """
+
+    config: EmbedderConfig = field(default_factory=EmbedderConfig)
+    served_model_name: str | None = None
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    max_wait_ms: float = DEFAULT_MAX_WAIT_MS
+    max_queue: int = DEFAULT_MAX_QUEUE
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_inputs: int = DEFAULT_MAX_INPUTS
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    allow_image_urls: bool = False
+    allow_private_urls: bool = False
+    decode_workers: int | None = None  # default: the config's image_workers
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch_size", "max_queue", "max_request_bytes", "max_inputs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be >= 0, not {self.max_wait_ms!r}")
+        if self.max_inputs > self.max_queue:
+            raise ValueError(
+                f"max_inputs ({self.max_inputs}) must not exceed max_queue ({self.max_queue}): "
+                "a request that large could never be admitted"
+            )
+        self.api_keys = tuple(self.api_keys)
+        if any(not isinstance(k, str) or not k.strip() for k in self.api_keys):
+            raise ValueError("api_keys must be non-empty strings")
+        if self.decode_workers is not None and self.decode_workers < 1:
+            raise ValueError("decode_workers must be a positive integer or None")
+
+    def __repr__(self) -> str:
+        def shown(name: str) -> str:
+            value = getattr(self, name)
+            return f"<{len(value)} key(s)>" if name == "api_keys" else repr(value)
+
+        fields = ", ".join(f"{f.name}={shown(f.name)}" for f in dataclasses.fields(self))
+        return f"ServeSettings({fields})"
+
+    @property
+    def model_name(self) -> str:
+        """The name the server answers with (``--served-model-name``, else the short name)."""
+        return self.served_model_name or _short_name(self.config.model)
+
+    @property
+    def accepted_model_names(self) -> tuple[str, ...]:
+        """Names a request's ``model`` may use: the served name, the model as given, its hub id."""
+        names = [self.model_name, self.config.model, hub_repo_id(self.config.model)]
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def workers(self) -> int:
+        return self.decode_workers or self.config.image_workers

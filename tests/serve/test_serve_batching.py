@@ -1,0 +1,147 @@
+"""Dynamic batching: concurrent requests coalesced, answers correct and in order."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+
+import httpx
+import numpy as np
+from serve_helpers import IMAGES, b64
+
+from clipbridge import Embedder
+from clipbridge.errors import InvalidInputError
+from clipbridge.serve.batcher import Batcher
+
+IMAGE_FILES = sorted(IMAGES.iterdir())
+
+
+def _histogram(metrics: str, kind: str) -> tuple[float, float]:
+    """(number of model batches, items in them) of one kind, from /metrics."""
+    count = total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith(f'clipbridge_batch_size_count{{kind="{kind}"}}'):
+            count = float(line.split()[-1])
+        if line.startswith(f'clipbridge_batch_size_sum{{kind="{kind}"}}'):
+            total = float(line.split()[-1])
+    return count, total
+
+
+async def test_200_concurrent_mixed_requests_are_correct_and_in_order(make_server, local):
+    rng = random.Random(7)
+    texts = [f"request {i} about a {rng.choice(['cat', 'bridge', 'river'])}" for i in range(200)]
+    want_texts = local.embed_texts(texts)
+    want_images = local.embed_images(IMAGE_FILES)
+    encoded = [b64(path) for path in IMAGE_FILES]
+    requests, expected = [], []
+    for i in range(200):
+        items, rows = [], []
+        for _ in range(rng.randint(1, 3)):
+            if rng.random() < 0.5:
+                items.append({"text": texts[i]})
+                rows.append(want_texts[i])
+            else:
+                j = rng.randrange(len(encoded))
+                items.append({"image": encoded[j]})
+                rows.append(want_images[j])
+        requests.append(items)
+        expected.append(np.stack(rows))
+
+    with make_server(max_wait_ms=20, max_batch_size=32) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+
+            async def one(items: list[dict]) -> httpx.Response:
+                return await client.post("/v1/embeddings", json={"input": items})
+
+            responses = await asyncio.gather(*(one(items) for items in requests))
+            metrics = (await client.get("/metrics")).text
+
+    for response, want in zip(responses, expected, strict=True):
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        assert [d["index"] for d in data] == list(range(len(want)))
+        np.testing.assert_allclose([d["embedding"] for d in data], want, atol=1e-5)
+    n_items = sum(len(items) for items in requests)
+    batches = sum(_histogram(metrics, kind)[0] for kind in ("text", "image"))
+    items = sum(_histogram(metrics, kind)[1] for kind in ("text", "image"))
+    assert items == n_items
+    assert batches < n_items / 3, f"{batches} model batches for {n_items} items: no coalescing"
+
+
+async def test_the_batcher_coalesces_keeps_order_and_runs_off_the_loop(tiny_model_path, local):
+    emb = Embedder(tiny_model_path)
+    threads: list[str] = []
+    real = emb.embed_texts
+
+    def spy(texts, **kw):  # the real model, recording the thread it runs on
+        threads.append(threading.current_thread().name)
+        return real(texts, **kw)
+
+    emb.embed_texts = spy  # type: ignore[method-assign]
+    batcher = Batcher(emb, max_batch_size=8, max_wait_ms=50, max_queue=100)
+    await batcher.start()
+    texts = [f"text number {i}" for i in range(20)]
+    try:
+        results = await asyncio.gather(*(batcher.submit([("text", t)]) for t in texts))
+    finally:
+        await batcher.stop()
+    np.testing.assert_allclose(np.concatenate(results), local.embed_texts(texts), atol=1e-5)
+    assert sorted(batcher.batch_sizes["text"].elements()) == [4, 8, 8]
+    assert set(threads) == {"clipbridge-model_0"}
+
+
+async def test_a_bad_item_fails_only_its_request(tiny_model_path, local):
+    emb = Embedder(tiny_model_path)
+    batcher = Batcher(emb, max_batch_size=8, max_wait_ms=50, max_queue=100)
+    await batcher.start()
+    png = IMAGE_FILES[0].read_bytes()
+    try:
+        good, bad, other = await asyncio.gather(
+            batcher.submit([("image", png), ("image", png)]),
+            batcher.submit([("image", png), ("image", b"not an image")]),
+            batcher.submit([("image", png)]),
+            return_exceptions=True,
+        )
+    finally:
+        await batcher.stop()
+    assert isinstance(bad, InvalidInputError) and bad.index == 1  # its own row, not the batch's
+    want = local.embed_images([png])
+    np.testing.assert_allclose(good, np.concatenate([want, want]), atol=1e-5)
+    np.testing.assert_allclose(other, want, atol=1e-5)
+
+
+async def test_max_wait_zero_still_answers_every_request(tiny_model_path, local):
+    batcher = Batcher(Embedder(tiny_model_path), max_batch_size=1, max_wait_ms=0, max_queue=50)
+    await batcher.start()
+    texts = [f"t{i}" for i in range(10)]
+    try:
+        results = await asyncio.gather(*(batcher.submit([("text", t)]) for t in texts))
+    finally:
+        await batcher.stop()
+    np.testing.assert_allclose(np.concatenate(results), local.embed_texts(texts), atol=1e-5)
+    assert batcher.batch_sizes["text"] == {1: 10}
+
+
+def test_reserve_refuses_beyond_max_queue(tiny_model_path):
+    batcher = Batcher(Embedder(tiny_model_path), max_batch_size=4, max_wait_ms=0, max_queue=5)
+    assert batcher.reserve(3) and not batcher.reserve(3) and batcher.reserve(2)
+    batcher.release(5)
+    assert batcher.admitted == 0
+
+
+async def test_texts_of_different_tasks_never_share_a_batch(tiny_model_path, local):
+    batcher = Batcher(Embedder(tiny_model_path), max_batch_size=8, max_wait_ms=50, max_queue=50)
+    await batcher.start()
+    try:
+        results = await asyncio.gather(
+            batcher.submit([("text", "a")]),
+            batcher.submit([("text", "b")], task="retrieval.query"),
+            batcher.submit([("text", "c")]),
+        )
+    finally:
+        await batcher.stop()
+    assert sorted(batcher.batch_sizes["text"].elements()) == [1, 2]
+    np.testing.assert_allclose(
+        np.concatenate(results), local.embed_texts(["a", "b", "c"]), atol=1e-5
+    )

@@ -1,0 +1,167 @@
+"""Real clients no one here wrote, pointed at `clipbridge serve` on 127.0.0.1 by their base-URL
+setting (or their module's URL constant where they have none): vectors equal the in-process
+local backend's to 1e-5."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from serve_helpers import JPG, KEY, PNG, b64
+
+from clipbridge import Embedder, EmbedderConfig
+from clipbridge.serve import ServeSettings, serve_in_thread
+
+TEXTS = ["a photo of a cat", "a bridge at dusk over the river"]
+NAME = "jina-clip-v1"  # the tiny fixture model served under the hosted model's name
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_path: str) -> Iterator[str]:
+    settings = ServeSettings(
+        config=EmbedderConfig(model=tiny_model_path),
+        served_model_name=NAME,
+        api_keys=(KEY,),
+    )
+    with serve_in_thread(settings) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def want(local) -> dict[str, np.ndarray]:
+    return {"texts": local.embed_texts(TEXTS), "images": local.embed_images([PNG, JPG])}
+
+
+def close(got, want: np.ndarray) -> None:
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float32), want, atol=1e-5)
+
+
+def test_the_plain_requests_snippet(server, want):
+    import requests
+
+    url = f"{server}/v1/embeddings"  # was https://api.jina.ai/v1/embeddings
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"}
+    data = {
+        "model": "jina-clip-v1",
+        "normalized": True,
+        "embedding_type": "float",
+        "input": [{"text": TEXTS[0]}, {"text": TEXTS[1]}, {"image": b64(PNG)}],
+    }
+    response = requests.post(url, headers=headers, json=data, timeout=60)
+    assert response.status_code == 200, response.text
+    rows = [d["embedding"] for d in response.json()["data"]]
+    close(rows, np.concatenate([want["texts"], want["images"][:1]]))
+
+
+def test_the_requests_snippet_with_a_url_item(tiny_model_path, image_host, want):
+    import requests
+
+    settings = ServeSettings(
+        config=EmbedderConfig(model=tiny_model_path),
+        served_model_name=NAME,
+        allow_image_urls=True,
+        allow_private_urls=True,
+    )
+    with serve_in_thread(settings) as server:
+        data = {
+            "model": "jina-clip-v1",
+            "input": [{"url": f"{image_host.url}/images/rgb_wide_96x48.jpg"}, {"text": TEXTS[0]}],
+        }
+        response = requests.post(f"{server}/v1/embeddings", json=data, timeout=60)
+    assert response.status_code == 200, response.text
+    rows = [d["embedding"] for d in response.json()["data"]]
+    close(rows, np.stack([want["images"][1], want["texts"][0]]))
+    assert image_host.hits == ["/images/rgb_wide_96x48.jpg"]
+
+
+def test_clipbridge_api_backend(server, want):
+    # The API backend knows jina-clip-v1 as 768-d with 224-px images; the tiny model is 96-d
+    # with 32-px images, so those two settings say so (image_size is what it shrinks to).
+    emb = Embedder(NAME, backend="api", base_url=server, api_key=KEY, dimensions=96, image_size=32)
+    close(emb.embed_texts(TEXTS), want["texts"])
+    close(emb.embed_images([PNG, JPG]), want["images"])
+    exact = Embedder(
+        NAME, backend="api", base_url=server, api_key=KEY, dimensions=96, api_image_shrink=False
+    )
+    close(exact.embed_images([PNG, JPG]), want["images"])
+
+
+async def test_clipbridge_api_backend_async(server, want):
+    emb = Embedder(NAME, backend="api", base_url=server, api_key=KEY, dimensions=96)
+    close(await emb.aembed_texts(TEXTS), want["texts"])
+
+
+def test_langchain_community_jina_embeddings(server, want, monkeypatch):
+    from langchain_community.embeddings import jina
+
+    # JinaEmbeddings has no base-URL setting: its module constant is the URL it posts to.
+    monkeypatch.setattr(jina, "JINA_API_URL", f"{server}/v1/embeddings")
+    emb = jina.JinaEmbeddings(jina_api_key=KEY, model_name=NAME)
+    close(emb.embed_documents(TEXTS), want["texts"])
+    close([emb.embed_query(TEXTS[1])], want["texts"][1:])
+    close(emb.embed_images([str(PNG), str(JPG)]), want["images"])  # sent as {"bytes": b64}
+
+
+def test_llama_index_jina_embedding(server, want):
+    from llama_index.embeddings.jinaai import JinaEmbedding
+
+    emb = JinaEmbedding(model=NAME, api_key=KEY)
+    # JinaEmbedding takes no base URL (a ``base_url`` keyword is not passed on to its API
+    # caller, which binds https://api.jina.ai/v1 at import): point the caller's URL instead.
+    assert emb._api.api_url == "https://api.jina.ai/v1/embeddings"
+    emb._api.api_url = f"{server}/v1/embeddings"
+    close(emb.get_text_embedding_batch(TEXTS), want["texts"])
+    close([emb.get_query_embedding(TEXTS[0])], want["texts"][:1])
+    close([emb.get_image_embedding(str(PNG))], want["images"][:1])
+    close(emb.get_image_embedding_batch([str(PNG), str(JPG)]), want["images"])
+
+
+async def test_llama_index_jina_embedding_async(server, want):
+    from llama_index.embeddings.jinaai import JinaEmbedding
+
+    emb = JinaEmbedding(model=NAME, api_key=KEY)
+    emb._api.api_url = f"{server}/v1/embeddings"
+    close(await emb.aget_text_embedding_batch(TEXTS), want["texts"])
+
+
+def test_haystack_jina_text_and_document_embedders(server, want):
+    from haystack import Document
+    from haystack.utils import Secret
+    from haystack_integrations.components.embedders.jina import (
+        JinaDocumentEmbedder,
+        JinaTextEmbedder,
+    )
+
+    url, key = f"{server}/v1/embeddings", Secret.from_token(KEY)
+    text = JinaTextEmbedder(api_key=key, model=NAME, base_url=url)
+    out = text.run(TEXTS[0])
+    close([out["embedding"]], want["texts"][:1])
+    assert out["meta"]["model"] == NAME and out["meta"]["usage"]["total_tokens"] > 0
+    docs = JinaDocumentEmbedder(api_key=key, model=NAME, base_url=url)
+    result = docs.run([Document(content=t) for t in TEXTS])
+    close([d.embedding for d in result["documents"]], want["texts"])
+
+
+def test_haystack_jina_document_image_embedder(server, want):
+    from haystack import Document
+    from haystack.utils import Secret
+    from haystack_integrations.components.embedders.jina import JinaDocumentImageEmbedder
+
+    embedder = JinaDocumentImageEmbedder(
+        api_key=Secret.from_token(KEY), model=NAME, base_url=f"{server}/v1/embeddings"
+    )
+    docs = [Document(content="", meta={"file_path": str(p)}) for p in (PNG, JPG)]
+    result = embedder.run(docs)  # sends data:image/...;base64 URIs as plain strings
+    close([d.embedding for d in result["documents"]], want["images"])
+
+
+def test_openai_client_embeddings_create(server, want):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key=KEY)
+    response = client.embeddings.create(model=NAME, input=TEXTS)  # base64 on the wire
+    close([d.embedding for d in response.data], want["texts"])
+    floats = client.embeddings.create(model=NAME, input=TEXTS[0], encoding_format="float")
+    close([floats.data[0].embedding], want["texts"][:1])
+    assert response.usage.total_tokens == response.usage.prompt_tokens > 0
