@@ -87,6 +87,12 @@ class Embedder:
         return self._backend.dimension
 
     @property
+    def matryoshka_dimensions(self) -> tuple[int, ...]:
+        """Widths the model was trained to be cut to with ``dimensions`` (jina-clip-v2: 32 to
+        1024); empty for a model whose shorter prefixes were never trained (jina-clip-v1)."""
+        return self._backend.matryoshka_dimensions
+
+    @property
     def backend(self) -> Backend:
         return self._backend
 

@@ -194,6 +194,7 @@ class JinaApiServer:
             tokens = math.ceil(sum(len(v.split()) for v in values) * 1.1)
             return self._vectors("embed_texts", values, task=task), tokens
         images: list[Any] = []
+        tokens = 0
         for value in values:
             if value.startswith(("http://", "https://")):
                 images.append(value)
@@ -202,7 +203,8 @@ class JinaApiServer:
                 images.append(base64.b64decode(value, validate=True))
             except (binascii.Error, ValueError) as exc:
                 raise ValueError("image is neither an http(s) URL nor valid base64") from exc
-        return self._vectors("embed_images", images), 0
+            tokens += _image_tokens(images[-1])
+        return self._vectors("embed_images", images), tokens
 
     def _vectors(self, method: str, values: list[Any], **kwargs: Any) -> np.ndarray:
         if self.vectors == "hash":
@@ -217,6 +219,21 @@ class JinaApiServer:
             return getattr(self.embedder, method)(values, **kwargs)
         except InvalidInputError as exc:
             raise ValueError(str(exc)) from exc
+
+
+def _image_tokens(data: bytes) -> int:
+    """What Jina bills for one uploaded image (the tile rule); 0 for bytes that are no image."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    from clipbridge.pricing import image_tokens
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return image_tokens(*img.size)
+    except (UnidentifiedImageError, OSError):
+        return 0  # the model call names the bad input
 
 
 def image_sizes(request: dict[str, Any]) -> list[tuple[int, int, str]]:

@@ -29,11 +29,13 @@ from ..images import ImageInput, ImageLimits, PreprocessSpec, encode_for_upload,
 from ..pricing import estimate_tokens as _estimate_tokens
 from .base import Progress, no_progress
 
-__all__ = ["KNOWN_DIMENSIONS", "KNOWN_IMAGE_SIZES", "ApiBackend", "Usage"]
+__all__ = ["KNOWN_DIMENSIONS", "KNOWN_IMAGE_SIZES", "KNOWN_MATRYOSHKA", "ApiBackend", "Usage"]
 
 log = logging.getLogger("clipbridge")
 
 KNOWN_DIMENSIONS = {"jina-clip-v1": 768, "jina-clip-v2": 1024}
+# widths a hosted model was trained to be cut to (jina-clip-v2's config.json)
+KNOWN_MATRYOSHKA = {"jina-clip-v2": (32, 64, 128, 256, 512, 768, 1024)}
 """Output size per API model name, so ``dimension`` needs no request for these."""
 KNOWN_IMAGE_SIZES = {"jina-clip-v1": 224, "jina-clip-v2": 512}
 """The model's image preprocessing size: what ``api_image_shrink`` shrinks to."""
@@ -223,6 +225,10 @@ class ApiBackend:
             self.embed_texts(["dimension"])  # learns it from the response
         assert self._dimension is not None
         return self._dimension
+
+    @property
+    def matryoshka_dimensions(self) -> tuple[int, ...]:
+        return KNOWN_MATRYOSHKA.get(self.model_name, ())
 
     # -- pure-ish helpers shared by sync and async ---------------------------------------------
     def _headers(self) -> dict[str, str]:

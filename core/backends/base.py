@@ -33,6 +33,11 @@ class Backend(Protocol):
     @property
     def dimension(self) -> int: ...
 
+    @property
+    def matryoshka_dimensions(self) -> tuple[int, ...]:
+        """Widths the model was trained to be cut to (empty: only its full width)."""
+        ...
+
     def embed_texts(
         self, texts: Sequence[str], progress: Progress = no_progress, *, task: str | None = None
     ) -> np.ndarray: ...

@@ -60,6 +60,10 @@ class LocalBackend:
         """``config.dimensions`` if set (the first k dimensions), else the model's width."""
         return self._dimension
 
+    @property
+    def matryoshka_dimensions(self) -> tuple[int, ...]:
+        return self.loaded.matryoshka_dimensions
+
     def _with_instruction(self, texts: Sequence[str], task: str | None) -> list[str]:
         prefix = self.loaded.task_instructions.get(task, "") if task is not None else ""
         return [prefix + text for text in texts] if prefix else list(texts)

@@ -34,6 +34,9 @@ class LoadedModel:
     pad_token_id: int
     max_text_length: int | None = None  # the model's own token limit (77 for CLIP)
     task_instructions: dict[str, str] = field(default_factory=dict)
+    # widths the model was trained to be cut to (config.json ``matryoshka_dimensions``); empty:
+    # only the full width is meaningful
+    matryoshka_dimensions: tuple[int, ...] = ()
 
     @property
     def num_parameters(self) -> int:

@@ -90,6 +90,16 @@ def _check_request(body: EmbeddingRequest, state: ServerState, embedder: Embedde
         raise ServeError(
             400, f"model {body.model!r} is not served here; this server serves {names}"
         )
+    if (
+        body.dimensions is not None
+        and body.dimensions != embedder.dimension
+        and not embedder.matryoshka_dimensions
+    ):
+        raise field_error(
+            "dimensions",
+            f"{settings.model_name} returns {embedder.dimension}-d vectors and was not trained "
+            f"for shorter ones; dimensions={body.dimensions} is not supported",
+        )
     if body.dimensions is not None and not 1 <= body.dimensions <= embedder.dimension:
         raise field_error(
             "dimensions",

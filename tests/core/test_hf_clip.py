@@ -144,7 +144,9 @@ def test_unsupported_image_settings_are_refused(tmp_path):
 
 def test_other_model_types_name_the_supported_families(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "blip"}))
-    with pytest.raises(ModelLoadError, match=r"blip model.*supported: jina-clip-v1, clip, siglip"):
+    with pytest.raises(
+        ModelLoadError, match=r"blip model.*supported: jina-clip-v1, jina-clip-v2, clip, siglip"
+    ):
         load_model(str(tmp_path), device="cpu")
 
 

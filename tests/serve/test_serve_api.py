@@ -87,20 +87,31 @@ def test_served_model_name_is_answered(make_server, local):
         assert models["data"][0]["dimension"] == local.dimension
 
 
-def test_dimensions_are_the_first_k_matryoshka_dimensions(server, local, tiny_model_path):
-    from clipbridge import Embedder
-
+def test_dimensions_other_than_the_width_are_422_for_jina_clip_v1(server, local):
+    # jina-clip-v1 was not trained for shorter prefixes: the server says so instead of answering
     ok = post(server, {"input": TEXTS[:2], "dimensions": local.dimension})
     np.testing.assert_allclose(vectors(ok), local.embed_texts(TEXTS[:2]), atol=1e-5)
-    short = post(server, {"input": TEXTS[:2], "dimensions": 32})
-    want = Embedder(tiny_model_path, dimensions=32).embed_texts(TEXTS[:2])  # the core's rule
-    assert vectors(short).shape == (2, 32)
-    np.testing.assert_allclose(vectors(short), want, atol=1e-5)
-    for bad in (local.dimension + 1, 0):
+    assert local.matryoshka_dimensions == ()
+    for bad in (32, local.dimension + 1, 0):
         r = post(server, {"input": ["x"], "dimensions": bad})
         assert r.status_code == 422
         assert r.json()["detail"][0]["field"] == "dimensions"
         assert str(local.dimension) in r.json()["detail"][0]["message"]
+
+
+def test_dimensions_are_the_first_k_matryoshka_dimensions_for_jina_clip_v2(make_server):
+    from clipbridge import Embedder
+
+    v2 = str(FIXTURES / "tiny-jina-clip-v2")
+    full = Embedder(v2)
+    assert full.matryoshka_dimensions == (16, 32, 64)  # from the checkpoint's config.json
+    with make_server(model=v2) as url:
+        short = post(url, {"input": TEXTS[:2], "dimensions": 32})
+        too_wide = post(url, {"input": ["x"], "dimensions": full.dimension + 1})
+    want = Embedder(v2, dimensions=32).embed_texts(TEXTS[:2])  # the core's rule
+    assert vectors(short).shape == (2, 32)
+    np.testing.assert_allclose(vectors(short), want, atol=1e-5)
+    assert too_wide.status_code == 422
 
 
 def test_task_is_ignored_by_jina_clip_v1(server, local):
