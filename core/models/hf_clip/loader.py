@@ -72,6 +72,35 @@ def preprocessor_settings(data: dict[str, Any], where: Path) -> dict[str, Any]:
     }
 
 
+def check_image_size(
+    preprocessor: dict[str, Any], config: dict[str, Any], folder: Path, verb: str
+) -> None:
+    """The processor's output size must be the vision tower's input size."""
+    vision_size = (config.get("vision_config") or {}).get("image_size", 224)
+    if preprocessor["size"] != vision_size:
+        raise ModelLoadError(
+            f"{folder}: preprocessor {verb} to {preprocessor['size']} but the vision tower "
+            f"expects {vision_size}"
+        )
+
+
+def load_pretrained(
+    model_class: Any, what: str, folder: Path, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.nn.Module, torch.dtype]:
+    """A transformers model from ``folder`` (local files only) and the dtype it computes in.
+
+    Where the CPU cannot compute in half precision, the weights are loaded in float32.
+    """
+    compute = compute_dtype_for(device, dtype)
+    try:
+        model = model_class.from_pretrained(
+            str(folder), dtype=compute, local_files_only=True, use_safetensors=True
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the {what} model in {folder}: {exc}") from exc
+    return model, compute
+
+
 class ClipEncoder(torch.nn.Module):
     """``encode_text`` / ``encode_image`` over a transformers ``CLIPModel`` (raw projections).
 
@@ -111,20 +140,8 @@ def build(
     preprocessor = preprocessor_settings(
         read_json(folder / "preprocessor_config.json"), folder / "preprocessor_config.json"
     )
-    vision_size = (config.get("vision_config") or {}).get("image_size", 224)
-    if preprocessor["size"] != vision_size:
-        raise ModelLoadError(
-            f"{folder}: preprocessor crops to {preprocessor['size']} but the vision tower "
-            f"expects {vision_size}"
-        )
-    # Where the CPU cannot compute in half precision, the weights are loaded in float32.
-    compute = compute_dtype_for(device, dtype)
-    try:
-        model = transformers.CLIPModel.from_pretrained(
-            str(folder), dtype=compute, local_files_only=True, use_safetensors=True
-        )
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot load the CLIP model in {folder}: {exc}") from exc
+    check_image_size(preprocessor, config, folder, "crops")
+    model, compute = load_pretrained(transformers.CLIPModel, "CLIP", folder, device, dtype)
     encoder = ClipEncoder(model).to(device).eval().requires_grad_(False)
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.no_padding()

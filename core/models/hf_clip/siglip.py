@@ -20,7 +20,8 @@ import torch
 
 from ...errors import ModelLoadError
 from ..base import LoadedModel
-from ..files import compute_dtype_for, read_json
+from ..files import read_json
+from .loader import ClipEncoder, check_image_size, load_pretrained
 
 __all__ = ["SIGLIP_FILES", "SiglipEncoder", "SpTokenizer", "build", "preprocessor_settings"]
 
@@ -79,7 +80,7 @@ class SpTokenizer:
         return [_Encoding(list(row)) for row in ids]
 
 
-class SiglipEncoder(torch.nn.Module):
+class SiglipEncoder(ClipEncoder):
     """``encode_text`` / ``encode_image`` over a transformers ``SiglipModel``.
 
     SigLIP was trained on texts padded to ``length`` and pools the last position, so each batch
@@ -87,23 +88,15 @@ class SiglipEncoder(torch.nn.Module):
     """
 
     def __init__(self, model: torch.nn.Module, length: int, pad_id: int) -> None:
-        super().__init__()
-        self.model = model
+        super().__init__(model)
         self.length = length
         self.pad_id = pad_id
-
-    @staticmethod
-    def _features(out: Any) -> torch.Tensor:
-        return out if isinstance(out, torch.Tensor) else out.pooler_output
 
     def encode_text(self, input_ids: torch.Tensor) -> torch.Tensor:
         extra = self.length - input_ids.shape[1]
         if extra > 0:
             input_ids = torch.nn.functional.pad(input_ids, (0, extra), value=self.pad_id)
-        return self._features(self.model.get_text_features(input_ids=input_ids))
-
-    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self._features(self.model.get_image_features(pixel_values=pixels))
+        return super().encode_text(input_ids)
 
 
 def build(
@@ -123,19 +116,8 @@ def build(
         raise ModelLoadError(f"cannot load the SigLIP tokenizer in {folder}: {exc}") from exc
     where = folder / "preprocessor_config.json"
     preprocessor = preprocessor_settings(read_json(where), where)
-    vision_size = (config.get("vision_config") or {}).get("image_size", 224)
-    if preprocessor["size"] != vision_size:
-        raise ModelLoadError(
-            f"{folder}: preprocessor resizes to {preprocessor['size']} but the vision tower "
-            f"expects {vision_size}"
-        )
-    compute = compute_dtype_for(device, dtype)
-    try:
-        model = transformers.SiglipModel.from_pretrained(
-            str(folder), dtype=compute, local_files_only=True, use_safetensors=True
-        )
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot load the SigLIP model in {folder}: {exc}") from exc
+    check_image_size(preprocessor, config, folder, "resizes")
+    model, compute = load_pretrained(transformers.SiglipModel, "SigLIP", folder, device, dtype)
     text = model.config.text_config
     length = int(text.max_position_embeddings)
     pad_id = int(slow.pad_token_id)
