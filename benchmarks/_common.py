@@ -104,6 +104,31 @@ def token_ids(length: int, seed: int = 0, vocab: int = 30528) -> list[int]:
     return [101, *(rng.randrange(1000, vocab) for _ in range(length - 2)), 102]
 
 
+_WORDS = (
+    "bridge",
+    "dusk",
+    "river",
+    "city",
+    "light",
+    "cat",
+    "mat",
+    "snow",
+    "dog",
+    "photo",
+    "street",
+    "night",
+    "tower",
+)
+
+
+def sample_texts(n: int, *, min_words: int, spread: int) -> list[str]:
+    """``n`` distinct word sequences of ``min_words`` to ``min_words + spread - 1`` words."""
+    return [
+        " ".join(_WORDS[(i + k) % len(_WORDS)] for k in range(min_words + i % spread))
+        for i in range(n)
+    ]
+
+
 def timed(fn: Callable[[], Any], *, repeat: int = 1) -> float:
     """Best wall seconds of ``repeat`` calls (best-of filters noise from other processes)."""
     best = float("inf")

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import _common as c  # noqa: E402
 from api_server import JinaApiServer  # noqa: E402
 
 from clipbridge import Embedder  # noqa: E402
@@ -30,25 +31,6 @@ from clipbridge import Embedder  # noqa: E402
 FIXTURE = ROOT / "tests" / "fixtures" / "tiny-jina-clip-v1"
 N_TEXTS = 2000
 LATENCY = 0.100
-
-
-def texts(n: int) -> list[str]:
-    words = [
-        "bridge",
-        "dusk",
-        "river",
-        "city",
-        "light",
-        "cat",
-        "mat",
-        "snow",
-        "dog",
-        "photo",
-        "street",
-        "night",
-        "tower",
-    ]
-    return [" ".join(words[(i + k) % len(words)] for k in range(3 + i % 9)) for i in range(n)]
 
 
 def measure(server: JinaApiServer, concurrency: int, mode: str, items: list[str]) -> float:
@@ -72,7 +54,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--texts", type=int, default=N_TEXTS)
     args = parser.parse_args()
-    items = texts(args.texts)
+    items = c.sample_texts(args.texts, min_words=3, spread=9)
     with JinaApiServer(str(FIXTURE), vectors=args.vectors) as server:
         server.latency = LATENCY
         measure(server, 8, "sync", items[:64])  # warm up (model load, connections)

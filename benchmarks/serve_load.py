@@ -46,25 +46,6 @@ SETTINGS = {
 }
 
 
-def texts(n: int) -> list[str]:
-    words = [
-        "bridge",
-        "dusk",
-        "river",
-        "city",
-        "light",
-        "cat",
-        "mat",
-        "snow",
-        "dog",
-        "photo",
-        "street",
-        "night",
-        "tower",
-    ]
-    return [" ".join(words[(i + k) % len(words)] for k in range(8 + i % 17)) for i in range(n)]
-
-
 def images(n: int) -> list[bytes]:
     """``n`` distinct 320x240 JPEGs (web-photo size: decoding is cheap next to the model)."""
     from PIL import Image
@@ -170,7 +151,7 @@ def main() -> None:
     args = parser.parse_args()
     c.set_threads(THREADS)
     model = c.real_size_checkpoint()
-    workloads = {"text": texts(N_TEXTS), "image": images(N_IMAGES)}
+    workloads = {"text": c.sample_texts(N_TEXTS, min_words=8, spread=17), "image": images(N_IMAGES)}
     payloads = {
         "text": [{"text": t} for t in workloads["text"]],
         "image": [{"image": base64.b64encode(b).decode()} for b in workloads["image"]],
