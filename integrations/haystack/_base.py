@@ -128,9 +128,12 @@ class EmbedderComponent:
     def _warm_embedder(self) -> Embedder:
         """The core :class:`~clipbridge.Embedder`; warms up first if needed (Haystack 3 runs
         may be called without ``warm_up``)."""
-        self.warm_up()
-        assert self._embedder is not None
-        return self._embedder
+        embedder = self._embedder
+        if embedder is None:
+            self.warm_up()
+            embedder = self._embedder
+        assert embedder is not None
+        return embedder
 
     async def _awarm_embedder(self) -> Embedder:
         """:meth:`_warm_embedder` without blocking the event loop while a model loads."""
