@@ -306,3 +306,65 @@ async def test_haystack_close_async_closes_the_api_client(api_server) -> None:
     assert clients and not any(c.is_closed for c in clients)
     await embedder.close_async()
     assert all(c.is_closed for c in clients) and embedder._embedder is None
+
+
+# -- the stores of each framework: queries get query_task, documents document_task ----------------
+CORPUS = ["A stone bridge at dusk.", "A cat on a red sofa.", "Ein Hund im Schnee.", "海滩上的日落"]
+STORE_QUERY = "sunset at the beach"  # its best hit differs with and without the query task
+
+
+def expected_scores(v2: Embedder, query: str) -> list[tuple[str, float]]:
+    """(text, cosine) best first, as the core scores a query against the corpus."""
+    scores = v2.embed_texts(CORPUS) @ v2.embed_texts([query], task="retrieval.query")[0]
+    plain = v2.embed_texts(CORPUS) @ v2.embed_texts([query])[0]
+    assert np.argmax(scores) != np.argmax(plain)  # the query task decides the best hit
+    assert np.diff(np.sort(scores)).min() > 1e-3  # no near-tie a store's float math could flip
+    order = np.argsort(-scores)
+    return [(CORPUS[i], float(scores[i])) for i in order]
+
+
+def assert_ranked(got: list[tuple[str, float]], want: list[tuple[str, float]]) -> None:
+    assert [text for text, _ in got] == [text for text, _ in want[: len(got)]]
+    np.testing.assert_allclose([s for _, s in got], [s for _, s in want[: len(got)]], atol=1e-5)
+
+
+def test_llama_index_vector_store_index(v2: Embedder) -> None:
+    from llama_index.core import Document as LlamaDocument
+    from llama_index.core import VectorStoreIndex
+
+    embed_model = ClipBridgeEmbedding(model=V2, embed_batch_size=16)  # Jina's RAG example
+    index = VectorStoreIndex.from_documents(
+        [LlamaDocument(text=text) for text in CORPUS], embed_model=embed_model
+    )
+    hits = index.as_retriever(similarity_top_k=3).retrieve(STORE_QUERY)
+    assert_ranked([(h.node.get_content(), h.score) for h in hits], expected_scores(v2, STORE_QUERY))
+
+
+def test_langchain_in_memory_store(v2: Embedder) -> None:
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    store = InMemoryVectorStore.from_texts(CORPUS, embedding=ClipBridgeEmbeddings(model_name=V2))
+    hits = store.similarity_search_with_score(STORE_QUERY, k=3)
+    assert_ranked(
+        [(doc.page_content, score) for doc, score in hits], expected_scores(v2, STORE_QUERY)
+    )
+
+
+def test_haystack_pipelines(v2: Embedder) -> None:
+    from haystack.components.retrievers.in_memory import InMemoryEmbeddingRetriever
+    from haystack.components.writers import DocumentWriter
+    from haystack.document_stores.in_memory import InMemoryDocumentStore
+
+    store = InMemoryDocumentStore(embedding_similarity_function="cosine")
+    indexing = Pipeline()
+    indexing.add_component("embedder", ClipBridgeDocumentEmbedder(model=V2, progress_bar=False))
+    indexing.add_component("writer", DocumentWriter(document_store=store))
+    indexing.connect("embedder.documents", "writer.documents")
+    indexing.run({"embedder": {"documents": [Document(content=text) for text in CORPUS]}})
+
+    search = Pipeline()
+    search.add_component("embedder", ClipBridgeTextEmbedder(model=V2, progress_bar=False))
+    search.add_component("retriever", InMemoryEmbeddingRetriever(document_store=store, top_k=3))
+    search.connect("embedder.embedding", "retriever.query_embedding")
+    docs = search.run({"embedder": {"text": STORE_QUERY}})["retriever"]["documents"]
+    assert_ranked([(d.content, d.score) for d in docs], expected_scores(v2, STORE_QUERY))
