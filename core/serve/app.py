@@ -90,6 +90,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             metrics=metrics,
         )
         state.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="clipbridge-decode")
+        state.fetch_pool = ThreadPoolExecutor(
+            settings.fetch_workers, thread_name_prefix="clipbridge-fetch"
+        )
         state.embedder = embedder
         await batcher.start()
         state.batcher = batcher
@@ -99,6 +102,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             state.batcher = None
             await batcher.stop()
             state.pool.shutdown(wait=True)
+            state.fetch_pool.shutdown(wait=True)
             embedder.close()
 
     app = FastAPI(
