@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..config import EmbedderConfig, hub_repo_id
+from ..errors import ClipBridgeError
 
 __all__ = [
     "API_KEYS_ENV",
@@ -19,6 +20,7 @@ __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
     "DEFAULT_MAX_WAIT_MS",
     "ServeSettings",
+    "ServeStartError",
     "is_loopback_host",
     "keys_from_env",
 ]
@@ -30,6 +32,10 @@ DEFAULT_MAX_QUEUE = 512
 DEFAULT_MAX_REQUEST_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_INPUTS = 256
 DEFAULT_FETCH_WORKERS = 16
+
+
+class ServeStartError(ClipBridgeError):
+    """The server cannot start: a setting, the port or the model (the CLI prints it, exit 2)."""
 
 
 def keys_from_env(environ: dict[str, str] | None = None) -> tuple[str, ...]:
