@@ -18,9 +18,8 @@ import pytest
 from fault_server import FaultServer, send
 from PIL import EpsImagePlugin, Image, features
 
-from clipbridge import InvalidInputError
+from clipbridge import InvalidInputError, images
 from clipbridge.images import (
-    IMAGE_FORMATS,
     ImageLimits,
     PreprocessSpec,
     encode_for_upload,
@@ -65,10 +64,10 @@ def fake_gs(tmp_path, monkeypatch) -> Path:
 def _refused(call, index: int, marker: Path) -> InvalidInputError:
     with pytest.raises(InvalidInputError) as info:
         call()
+    assert not marker.exists(), f"Ghostscript was run: {marker.read_text()}"
+    assert tempfile.gettempdir() not in str(info.value)
     assert info.value.index == index
     assert "not a recognized image format" in info.value.reason
-    assert tempfile.gettempdir() not in str(info.value)
-    assert not marker.exists(), f"Ghostscript was run: {marker.read_text()}"
     return info.value
 
 
@@ -134,7 +133,7 @@ if features.check("avif"):
 def test_every_accepted_format_decodes(fmt):
     img = load_image(_encoded(fmt), 0, ImageLimits())
     assert img.size == (20, 12) and img.mode == "RGB"
-    assert fmt in IMAGE_FORMATS or fmt == "MPO"  # MPO is opened as JPEG
+    assert fmt in images.IMAGE_FORMATS or fmt == "MPO"  # MPO is opened as JPEG
 
 
 @pytest.mark.parametrize("fmt", ["PCX", "PPM", "SGI", "TGA", "IM", "QOI", "DDS"])
