@@ -28,7 +28,7 @@ from ..errors import AuthenticationError, BackendError, InvalidInputError
 from ..fetch import deadline, deadline_transport
 from ..images import ImageInput, ImageLimits, PreprocessSpec, encode_for_upload, load_image
 from ..pricing import estimate_tokens as _estimate_tokens
-from .base import Progress, no_progress
+from .base import Progress, check_dimensions, no_progress
 
 __all__ = ["KNOWN_DIMENSIONS", "KNOWN_IMAGE_SIZES", "KNOWN_MATRYOSHKA", "ApiBackend", "Usage"]
 
@@ -209,11 +209,7 @@ class ApiBackend:
         self.limits = ImageLimits.from_config(config)
         self.usage = Usage()
         known = KNOWN_DIMENSIONS.get(self.model_name)
-        if config.dimensions is not None and known is not None and config.dimensions > known:
-            raise ValueError(
-                f"dimensions={config.dimensions} is above the output width {known} of "
-                f"{self.model_name!r}"
-            )
+        check_dimensions(self.model_name, config.dimensions, known, self.matryoshka_dimensions)
         self._dimension: int | None = config.dimensions or known
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
