@@ -331,7 +331,8 @@ def fetch_image_bytes(
     Every failure is :class:`~clipbridge.errors.InvalidInputError` with ``index`` (the input's
     position, for messages): a blocked scheme or address (also after a redirect), too many
     redirects, an HTTP error status, a ``text/*`` answer (a web page), a body above
-    ``max_bytes`` (stopped as soon as it is exceeded), a connection error, or the whole request
+    ``max_bytes`` after decoding (stopped while decoding, as soon as it is exceeded; see
+    :mod:`clipbridge.content_encoding`), a connection error, or the whole request
     taking longer than ``timeout``. ``verify`` is httpx's TLS setting (an ``ssl.SSLContext``
     to trust a private CA).
 
