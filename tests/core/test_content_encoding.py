@@ -94,8 +94,13 @@ def send_chunked(body: bytes, headers: dict[str, str], chunk: int = 16384):
     return respond
 
 
+@functools.cache
+def _bomb(encoding: str) -> bytes:
+    return bomb(encoding, BOMB_SIZE)
+
+
 def _server(encoding: str, what: str, framing: str) -> FaultServer:
-    payload = bomb(encoding, BOMB_SIZE)
+    payload = _bomb(encoding)
     ctype = "image/png" if what == "fetch" else "application/json"
     small = b"\x89PNG" + b"\0" * 100 if what == "fetch" else SMALL_VECTORS
 
