@@ -250,3 +250,22 @@ def test_a_gzip_api_answer_is_decoded_and_others_refused(mode):
         with pytest.raises(BackendError, match="Content-Encoding 'zstd', which clipbridge"):
             run(emb)
         emb.close()
+
+
+def test_an_api_error_answer_in_another_encoding_keeps_its_status():
+    # A 503 whose body cannot be decoded is still a 503: retried, and the retry's answer used.
+    answers = [
+        send(503, bomb("br", 2**20), {"Content-Encoding": "br"}),
+        send(200, SMALL_VECTORS, {"Content-Type": "application/json"}),
+    ]
+
+    def respond(handler, server):
+        return answers[min(len(server.requests), 2) - 1](handler, server)
+
+    with FaultServer(respond) as server:
+        emb = Embedder(
+            "tiny", backend="api", base_url=server.url, api_key="test-key-0123456789", max_retries=1
+        )
+        assert emb.embed_texts(["a"]).shape == (1, 2)
+        emb.close()
+    assert len(server.requests) == 2
