@@ -8,6 +8,7 @@ Example::
     summary = run_index(["photos/"], "photos.parquet", kind="image", config=EmbedderConfig())
 """
 
+from ..index_file import read_index
 from .embedding import Embedded, embed_items, embed_or_record
 from .pipeline import IndexSummary, run_index
 from .sources import Item, SourceError, list_items
@@ -20,5 +21,6 @@ __all__ = [
     "embed_items",
     "embed_or_record",
     "list_items",
+    "read_index",
     "run_index",
 ]
