@@ -41,6 +41,8 @@ class Hit:
     text: str | None = None
     path: str | None = None
     page: int | None = None
+    width: int | None = None
+    height: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The hit as one JSON object (``id`` and ``score`` first; no null fields)."""
@@ -52,6 +54,8 @@ class Hit:
             "text": self.text,
             "path": self.path,
             "page": self.page,
+            "width": self.width,
+            "height": self.height,
         }
         return {key: value for key, value in fields.items() if value is not None}
 
@@ -114,4 +118,6 @@ def _hit(row: dict[str, Any], score: float) -> Hit:
         text=row.get("text"),
         path=(row.get("path") or row["source"]) if image else None,
         page=row.get("page"),
+        width=row.get("width"),
+        height=row.get("height"),
     )

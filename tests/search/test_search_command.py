@@ -88,7 +88,7 @@ def test_text_rows_show_their_text_and_images_their_path(indexes, capsys):
     assert sorted(h["text"] for h in hits) == sorted(TEXTS)
     assert all(h["kind"] == "text" and "path" not in h for h in hits)
     _, out, _ = _search(capsys, str(indexes["text"]), "bridge", "--top-k", "4")
-    assert {line.split("  ", 3)[-1] for line in out.splitlines()} == set(TEXTS)
+    assert {line.rsplit("  ", 1)[-1] for line in out.splitlines()} == set(TEXTS)
     _, out, _ = _search(capsys, str(indexes["image"]), "bridge", "--top-k", "9", "--json")
     hits = [json.loads(line) for line in out.splitlines()]
     assert len(hits) == 4  # the broken file is an error row, never a hit
