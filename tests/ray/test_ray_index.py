@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 from ray_events import read_events
 
 from clipbridge import Embedder
@@ -31,7 +33,8 @@ def test_index_engine_ray_images_and_texts_equal_embedder(
     (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
     missing = tmp_path / "missing.png"
     texts = [t for t in fixture_texts if t.strip()]
-    (tmp_path / "t.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    lines = [json.dumps({"text": t, "n": n}) for n, t in enumerate(texts)]
+    (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     out = tmp_path / "images.parquet"
     args = ["--model", tiny_model_path, "--engine", "ray", "--chunk-size", "2", "--no-progress"]
@@ -48,14 +51,19 @@ def test_index_engine_ray_images_and_texts_equal_embedder(
     got = np.array([rows[str(folder / p.name)]["embedding"] for p in fixture_images], np.float32)
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert pq.read_schema(out).metadata[b"clipbridge.dimension"] == b"96"
+    for path in fixture_images:  # the columns the local engine writes, from the actors too
+        row = rows[str(folder / path.name)]
+        with Image.open(path) as image:
+            assert (row["width"], row["height"]) == image.size
+        assert row["path"] == str(folder / path.name) and row["text"] is None
 
     out = tmp_path / "texts.parquet"
-    assert main(["index", str(tmp_path / "t.txt"), "--kind", "text", "--out", str(out), *args]) == 0
-    rows = _rows(out)
-    got = np.array(
-        [rows[f"{tmp_path}/t.txt#line={n + 1}"]["embedding"] for n in range(len(texts))],
-        np.float32,
-    )
+    source = str(tmp_path / "t.jsonl")
+    command = ["index", source, "--kind", "text", "--meta-column", "n", "--out", str(out)]
+    assert main([*command, *args]) == 0
+    rows = [_rows(out)[f"{source}#line={n + 1}"] for n in range(len(texts))]
+    assert [(r["text"], r["n"]) for r in rows] == [(t, n) for n, t in enumerate(texts)]
+    got = np.array([r["embedding"] for r in rows], np.float32)
     np.testing.assert_allclose(got, Embedder(tiny_model_path).embed_texts(texts), atol=1e-6)
 
 
