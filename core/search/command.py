@@ -26,12 +26,15 @@ _SHOWN_TEXT = 100  # characters of a text row shown on its line
 
 
 def same_model(recorded: str, given: str) -> bool:
-    """Whether two model names name one model: equal up to the ``jinaai/`` prefix, or two
-    paths of one local folder."""
+    """Whether two model names name one model: equal up to the ``jinaai/`` prefix, two paths of
+    one local folder, or a recorded name that is no folder here (a hub id, a folder on the
+    machine that indexed) and a folder of the same last name (a download of that model)."""
     if hub_repo_id(recorded) == hub_repo_id(given):
         return True
     first, second = Path(recorded).expanduser(), Path(given).expanduser()
-    return first.is_dir() and second.is_dir() and first.resolve() == second.resolve()
+    if first.is_dir() and second.is_dir():
+        return first.resolve() == second.resolve()
+    return not first.is_dir() and second.is_dir() and first.name == second.resolve().name
 
 
 def _config(args: argparse.Namespace, recorded: dict[str, Any], model: str) -> EmbedderConfig:

@@ -120,6 +120,11 @@ def test_same_model():
         str(ROOT / "tests" / "fixtures"), str(ROOT / "tests" / ".." / "tests/fixtures")
     )
     assert not same_model(str(ROOT / "tests"), str(ROOT / "tests" / "fixtures"))
+    tiny = ROOT / "tests" / "fixtures" / "tiny-jina-clip-v1"
+    # indexed elsewhere (a path that is no folder here), searched with this machine's copy
+    assert same_model("/elsewhere/models/tiny-jina-clip-v1", str(tiny))
+    assert not same_model("/elsewhere/models/tiny-jina-clip-v2", str(tiny))
+    assert not same_model("jinaai/jina-clip-v1", str(tiny))
 
 
 @pytest.mark.parametrize(
