@@ -224,7 +224,9 @@ def _parquet_texts(path: Path, column: str) -> Iterator[Item]:
             if isinstance(text, str):
                 yield Item(id=item_id, source=name, kind="text", text=text)
             else:
-                what = "not UTF-8 text" if isinstance(text, bytes) else type(text).__name__
+                what = (
+                    "bytes that are not UTF-8" if isinstance(text, bytes) else type(text).__name__
+                )
                 reason = f"row {row}: {column!r} is {what}, not a string"
                 yield Item(id=item_id, source=name, kind="text", error=reason)
             row += 1
