@@ -17,14 +17,17 @@ import pytest
 
 from clipbridge import ClipBridgeError, Embedder
 from clipbridge.cli import main
-from clipbridge.index import OutputLockedError, run_index
 from clipbridge.index import command as index_command
 from clipbridge.index import output as index_output
-from clipbridge.index.lock import OutputLock, lock_path
+from clipbridge.index import run_index
 from clipbridge.index.output import parts_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 N_TEXTS = 240
+
+
+def lock_path(out: Path) -> Path:
+    return out.with_name(out.name + ".lock")
 
 
 def _ids(path: Path) -> list[str]:
@@ -236,6 +239,8 @@ def test_a_second_run_on_the_same_out_is_refused_naming_the_first(
         holder.kill()
         holder.wait()
     # the holder died without unlocking (SIGKILL): its lock went with it
+    from clipbridge.index.lock import OutputLock
+
     assert lock_path(out).exists()
     with OutputLock(out):
         pass
@@ -243,6 +248,9 @@ def test_a_second_run_on_the_same_out_is_refused_naming_the_first(
 
 
 def test_two_locks_in_one_process_exclude_each_other(tmp_path):
+    from clipbridge.index import OutputLockedError
+    from clipbridge.index.lock import OutputLock
+
     out = tmp_path / "o.parquet"
     with OutputLock(out):
         with pytest.raises(OutputLockedError) as info:
