@@ -60,7 +60,7 @@ def test_index_engine_ray_images_and_texts_equal_embedder(
 
 
 def test_resume_on_ray_embeds_only_the_rest_once_per_row(
-    ray_local, tmp_path, fixture_images, tiny_model_path
+    ray_local, tmp_path, fixture_images, tiny_model_path, capfd
 ):
     folder = tmp_path / "photos"
     for sub in ("a", "b", "c"):
@@ -71,6 +71,7 @@ def test_resume_on_ray_embeds_only_the_rest_once_per_row(
     embedder = Embedder(tiny_model_path)
     run_index([folder / "a"], out, embedder=embedder, progress=False)  # an earlier run
     log = tmp_path / "events.jsonl"
+    capfd.readouterr()
     summary = run_index(
         [folder],
         out,
@@ -78,10 +79,15 @@ def test_resume_on_ray_embeds_only_the_rest_once_per_row(
         engine="ray",
         resume=True,
         chunk_size=3,
-        progress=False,
+        progress=True,
         ray_options=RayOptions(concurrency=2, batch_size=2, event_log=str(log)),
     )
     assert (summary.skipped, summary.done, summary.failed) == (4, 8, 0)
+    # Ray's and Ray Data's log lines stay off stderr, where the progress bar is
+    err = capfd.readouterr().err
+    assert "Indexing images" in err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    assert [line for line in lines if "Indexing images" not in line] == []
     loads, embedded = read_events(log)
     # one model per actor (a second actor may not get a CPU before the first has done all)
     assert set(loads.values()) == {1} and 1 <= len(loads) <= 2
