@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -60,7 +64,7 @@ def test_index_engine_ray_images_and_texts_equal_embedder(
 
 
 def test_resume_on_ray_embeds_only_the_rest_once_per_row(
-    ray_local, tmp_path, fixture_images, tiny_model_path, capfd
+    ray_local, tmp_path, fixture_images, tiny_model_path
 ):
     folder = tmp_path / "photos"
     for sub in ("a", "b", "c"):
@@ -71,7 +75,6 @@ def test_resume_on_ray_embeds_only_the_rest_once_per_row(
     embedder = Embedder(tiny_model_path)
     run_index([folder / "a"], out, embedder=embedder, progress=False)  # an earlier run
     log = tmp_path / "events.jsonl"
-    capfd.readouterr()
     summary = run_index(
         [folder],
         out,
@@ -79,15 +82,10 @@ def test_resume_on_ray_embeds_only_the_rest_once_per_row(
         engine="ray",
         resume=True,
         chunk_size=3,
-        progress=True,
+        progress=False,
         ray_options=RayOptions(concurrency=2, batch_size=2, event_log=str(log)),
     )
     assert (summary.skipped, summary.done, summary.failed) == (4, 8, 0)
-    # Ray's and Ray Data's log lines stay off stderr, where the progress bar is
-    err = capfd.readouterr().err
-    assert "Indexing images" in err
-    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
-    assert [line for line in lines if "Indexing images" not in line] == []
     loads, embedded = read_events(log)
     # one model per actor (a second actor may not get a CPU before the first has done all)
     assert set(loads.values()) == {1} and 1 <= len(loads) <= 2
@@ -97,3 +95,30 @@ def test_resume_on_ray_embeds_only_the_rest_once_per_row(
     ids = sorted(rows)
     got = np.array([rows[i]["embedding"] for i in ids], np.float32)
     np.testing.assert_allclose(got, embedder.embed_images(ids), atol=1e-6)
+
+
+@pytest.mark.timeout(300)
+def test_ray_log_lines_stay_out_of_the_progress_bar(tmp_path, fixture_images, tiny_model_path):
+    # The command in a process of its own, starting its own Ray, as a user runs it.
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in fixture_images:
+        shutil.copy(path, folder / path.name)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_memory_monitor_refresh_ms"] = "0"  # see conftest.py
+    args = [str(folder), "--out", str(tmp_path / "o.parquet"), "--model", tiny_model_path]
+    args += ["--engine", "ray", "--chunk-size", "2", "--ray-concurrency", "1"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "clipbridge.cli", "index", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "indexed 4 done, 0 failed" in proc.stdout
+    bar = proc.stderr[proc.stderr.index("Indexing images") :]
+    lines = [line for line in bar.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines and all(line.startswith("Indexing images") for line in lines), bar
+    assert " INFO " not in proc.stderr
