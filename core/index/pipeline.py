@@ -149,9 +149,13 @@ class IndexJob:
             written = summary.skipped
             writer = ChunkWriter(self.out, schema)
             tables = self._tables(embedder, todo, schema, engine, ray_options, summary)
-            bar = _progress_bar(len(todo), self.kind, progress)
+            # On Ray the bar starts with the first rows: what Ray prints while its actors start
+            # (a line from its C++ core among them) then comes before the bar, not inside it.
+            bar = _progress_bar(len(todo), self.kind, progress) if engine == "local" else None
             try:
                 for table in tables:
+                    if bar is None:
+                        bar = _progress_bar(len(todo), self.kind, progress)
                     writer.write(table)
                     written += table.num_rows
                     _count(summary, table)
@@ -160,7 +164,8 @@ class IndexJob:
                     if on_chunk is not None:
                         on_chunk(table)
             finally:
-                bar.close()
+                if bar is not None:
+                    bar.close()
                 getattr(tables, "close", lambda: None)()
             summary.rows = writer.finish()
         except KeyboardInterrupt as exc:

@@ -260,7 +260,9 @@ def _parquet_texts(path: Path, column: str, meta_columns: Sequence[str] = ()) ->
             if isinstance(text, str):
                 yield Item(id=item_id, source=name, kind="text", text=text, meta=meta)
             else:
-                what = "not UTF-8 text" if isinstance(text, bytes) else type(text).__name__
+                what = (
+                    "bytes that are not UTF-8" if isinstance(text, bytes) else type(text).__name__
+                )
                 reason = f"row {row}: {column!r} is {what}, not a string"
                 yield Item(id=item_id, source=name, kind="text", error=reason, meta=meta)
             row += 1

@@ -121,10 +121,16 @@ def connect_ray(options: RayOptions) -> Any:
 
 
 def _quiet(ray: Any) -> None:
-    for name in ("ray", "ray.data"):
+    levels = {
+        "ray": logging.WARNING,
+        "ray.data": logging.WARNING,
+        # its one line saying that the progress bars below are off
+        "ray.data._internal.progress": logging.ERROR,
+    }
+    for name, level in levels.items():
         logger = logging.getLogger(name)
-        if logger.getEffectiveLevel() < logging.WARNING:
-            logger.setLevel(logging.WARNING)
+        if logger.getEffectiveLevel() < level:
+            logger.setLevel(level)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     if hasattr(context, "print_on_execution_start"):

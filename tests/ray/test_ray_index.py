@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -99,3 +103,30 @@ def test_resume_on_ray_embeds_only_the_rest_once_per_row(
     ids = sorted(rows)
     got = np.array([rows[i]["embedding"] for i in ids], np.float32)
     np.testing.assert_allclose(got, embedder.embed_images(ids), atol=1e-6)
+
+
+@pytest.mark.timeout(300)
+def test_ray_log_lines_stay_out_of_the_progress_bar(tmp_path, fixture_images, tiny_model_path):
+    # The command in a process of its own, starting its own Ray, as a user runs it.
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in fixture_images:
+        shutil.copy(path, folder / path.name)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_memory_monitor_refresh_ms"] = "0"  # see conftest.py
+    args = [str(folder), "--out", str(tmp_path / "o.parquet"), "--model", tiny_model_path]
+    args += ["--engine", "ray", "--chunk-size", "2", "--ray-concurrency", "1"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "clipbridge.cli", "index", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "indexed 4 done, 0 failed" in proc.stdout
+    bar = proc.stderr[proc.stderr.index("Indexing images") :]
+    lines = [line for line in bar.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines and all(line.startswith("Indexing images") for line in lines), bar
+    assert " INFO " not in proc.stderr
