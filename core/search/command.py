@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +61,7 @@ def _check(args: argparse.Namespace) -> tuple[Any, str]:
         image = Path(args.image)
         if not image.is_file():
             raise ClipBridgeError(f"search: no image file {args.image!r}")
+    _check_rows(args.index)
     model = info.model
     if args.model is not None:
         if not same_model(info.model, args.model):
@@ -71,6 +71,17 @@ def _check(args: argparse.Namespace) -> tuple[Any, str]:
             )
         model = args.model
     return info, model
+
+
+def _check_rows(path: Path) -> None:
+    """Refuse an index without one vector (every item failed), reading its error column only."""
+    import pyarrow.parquet as pq
+
+    errors = pq.read_table(path, columns=["error"]).column("error")
+    if errors.null_count == 0:
+        raise ClipBridgeError(
+            f"{path} holds no vectors: its {len(errors)} rows are error rows (see its error column)"
+        )
 
 
 def _line(rank: int, hit: Any) -> str:
@@ -98,8 +109,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
         embedder.close()
     for rank, hit in enumerate(hits, start=1):
         print(json.dumps(hit.to_dict(), ensure_ascii=False) if args.json else _line(rank, hit))
-    if not hits:
-        print(f"clipbridge search: {args.index} holds no vectors", file=sys.stderr)
     return 0
 
 

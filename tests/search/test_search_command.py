@@ -60,10 +60,11 @@ def _search(capsys, *argv: str) -> tuple[int, str, str]:
 def no_model_load(monkeypatch):
     """Fails the test if anything builds an Embedder (a mistake must stop before the model)."""
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("an Embedder was built")
+    monkeypatch.setattr(clipbridge.embedder.Embedder, "__init__", _refuse)
 
-    monkeypatch.setattr(clipbridge.embedder.Embedder, "__init__", refuse)
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("an Embedder was built")
 
 
 def test_text_query_prints_numpys_top_k(indexes, tiny_model_path, capsys):
@@ -153,6 +154,17 @@ def test_a_missing_or_foreign_file_is_refused(tmp_path, no_model_load, capsys):
     assert code == 2 and "is not a Parquet file" in err
     code, _, err = _search(capsys, str(tmp_path), "a cat")
     assert code == 2 and "is a folder" in err
+
+
+def test_an_index_of_error_rows_only_is_refused(tmp_path, tiny_model_path, capsys, monkeypatch):
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    out = tmp_path / "bad.parquet"
+    assert main(["index", str(tmp_path / "bad.png"), "--out", str(out), "--model", tiny_model_path,
+                 "--no-progress"]) == 1  # fmt: skip
+    capsys.readouterr()
+    monkeypatch.setattr(clipbridge.embedder.Embedder, "__init__", _refuse)
+    code, out_, err = _search(capsys, str(out), "a cat")
+    assert code == 2 and out_ == "" and "holds no vectors: its 1 rows are error rows" in err
 
 
 def test_top_k_must_be_positive(indexes, no_model_load, capsys):
