@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,10 +40,12 @@ class PdfPage:
 
 @dataclass(slots=True)
 class Embedded:
-    """Vectors ``(n, dim)`` float32 and, per row, None or the reason the item failed."""
+    """Vectors ``(n, dim)`` float32 and, per row, None or the reason the item failed;
+    ``sizes``: (width, height) of the images rendered here (PDF pages), by row."""
 
     vectors: np.ndarray
     errors: list[str | None]
+    sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def failed(self) -> int:
@@ -73,6 +75,7 @@ def embed_or_record(
     errs: list[str | None] = list(errors) if errors is not None else [None] * n
     vectors = np.zeros((n, embedder.dimension), dtype=np.float32)
     ready: dict[int, Any] = {}
+    sizes: dict[int, tuple[int, int]] = {}
     for i, item in enumerate(inputs):
         if errs[i] is not None:
             continue
@@ -85,6 +88,7 @@ def embed_or_record(
             except ImportError as exc:
                 errs[i] = str(exc)
                 continue
+            sizes[i] = item.size
         ready[i] = item
     embed = embedder.embed_texts if kind == "text" else embedder.embed_images
     pending = list(ready)
@@ -104,7 +108,7 @@ def embed_or_record(
             errs[pending[exc.index]] = exc.reason
             skip = {*done, exc.index}
             pending = [p for j, p in enumerate(pending) if j not in skip]
-    return Embedded(vectors, errs)
+    return Embedded(vectors, errs, sizes)
 
 
 def embed_items(embedder: Embedder, items: Sequence[Item]) -> Embedded:

@@ -15,12 +15,14 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..config import EmbedderConfig
+from ..errors import ClipBridgeError
 from ..index.embedding import embed_items
 from ..index.output import build_table
 from ..index.sources import Item
@@ -30,9 +32,9 @@ from .dataset import EmbedderActor, _config_for_actors, compute_strategy
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["IndexBatches", "RayOptions", "ray_tables"]
+__all__ = ["IndexBatches", "RayOptions", "connect_ray", "ray_tables"]
 
-_ITEM_FIELDS = ("id", "source", "kind", "page", "text", "error")
+_ITEM_FIELDS = ("id", "source", "kind", "page", "text", "error", "path", "meta")
 
 
 @dataclass(kw_only=True)
@@ -67,7 +69,7 @@ class IndexBatches(EmbedderActor):
         rows = batch.to_pylist()
         items = [Item(**{name: row[name] for name in _ITEM_FIELDS}) for row in rows]
         # Files are read through the absolute path the driver saw; rows keep the source as given.
-        located = [replace(item, source=row["path"]) for item, row in zip(items, rows, strict=True)]
+        located = [replace(item, source=item.path or item.source) for item in items]
         embedded = embed_items(self.embedder, located)
         log_event(self.event_log, "batch", rows=len(items), failed=embedded.failed)
         return build_table(items, embedded, self.schema)
@@ -80,17 +82,59 @@ def _items_table(items: Sequence[Item]) -> pa.Table:
         {
             "id": pa.array([i.id for i in items], pa.string()),
             "source": pa.array([i.source for i in items], pa.string()),
-            "path": pa.array([_absolute(i.source) for i in items], pa.string()),
+            "path": pa.array([i.path or _absolute(i.source) for i in items], pa.string()),
             "kind": pa.array([i.kind for i in items], pa.string()),
             "page": pa.array([i.page for i in items], pa.int32()),
             "text": pa.array([i.text for i in items], pa.string()),
             "error": pa.array([i.error for i in items], pa.string()),
+            "meta": pa.array([i.meta for i in items], pa.string()),
         }
     )
 
 
 def _absolute(source: str) -> str:
     return os.path.abspath(source)
+
+
+def connect_ray(options: RayOptions) -> Any:
+    """Connect for ``clipbridge index`` (before any model loads) and keep Ray quiet on stderr,
+    where the progress bar is: Ray's and Ray Data's INFO lines and Ray Data's own progress
+    output are left to Ray's log files.
+
+    :raises ClipBridgeError: no Ray at ``options.address`` (``"auto"`` with no cluster
+        running, a wrong ``ray://`` address).
+    """
+    address = options.address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        ray = connect(options.address)
+    except ImportError:
+        raise
+    except Exception as exc:  # ConnectionError, RuntimeError, ValueError: Ray's words vary
+        where = f"at {address!r}" if address else "locally"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ClipBridgeError(
+            f"cannot connect to Ray {where}: {reason} (start a cluster with 'ray start --head', "
+            "or leave out --ray-address for a local Ray)"
+        ) from exc
+    _quiet(ray)
+    return ray
+
+
+def _quiet(ray: Any) -> None:
+    levels = {
+        "ray": logging.WARNING,
+        "ray.data": logging.WARNING,
+        # its one line saying that the progress bars below are off
+        "ray.data._internal.progress": logging.ERROR,
+    }
+    for name, level in levels.items():
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < level:
+            logger.setLevel(level)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    if hasattr(context, "print_on_execution_start"):
+        context.print_on_execution_start = False
 
 
 def default_concurrency(resources: dict[str, float], options: RayOptions) -> int:
@@ -118,7 +162,7 @@ def ray_tables(
     """
     if not items:
         return
-    ray = connect(options.address)
+    ray = connect_ray(options)
     resources = ray.cluster_resources()
     concurrency = options.concurrency or default_concurrency(resources, options)
     if extra is not None:
