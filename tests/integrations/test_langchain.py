@@ -74,7 +74,7 @@ def test_exports() -> None:
 
 def test_fields_mirror_embedder_config() -> None:
     fields = ClipBridgeEmbeddings.model_fields
-    assert list(fields) == EmbedderConfig.field_names()
+    assert list(fields) == [*EmbedderConfig.field_names(), "query_task", "document_task"]
     hints = typing.get_type_hints(EmbedderConfig)
     for f in dataclasses.fields(EmbedderConfig):
         if f.name == "api_key":
@@ -154,7 +154,8 @@ def test_api_key_is_never_shown_or_written(monkeypatch: pytest.MonkeyPatch) -> N
     for text in (repr(emb), str(emb), str(emb.model_dump()), emb.model_dump_json()):
         assert "very-secret-key-789" not in text
     assert "api_key" not in emb.model_dump()
-    assert json.loads(emb.model_dump_json()) == emb.to_config().to_dict()
+    tasks = {"query_task": "retrieval.query", "document_task": None}
+    assert json.loads(emb.model_dump_json()) == {**emb.to_config().to_dict(), **tasks}
     restored = ClipBridgeEmbeddings(**emb.model_dump())
     assert restored.to_config() == emb.to_config().replace(api_key=None)
 
