@@ -190,6 +190,16 @@ class OnnxBackend(ModelPipeline):
         self.providers = _providers(config.device)
         self.text_file, self.image_file = (self.folder / n for n in onnx_file_names(self.precision))
 
+    def details(self) -> dict[str, Any]:
+        """What ``clipbridge info`` prints about this backend."""
+        return {
+            "family": self.model_info.family,
+            "device": ",".join(p.removesuffix("ExecutionProvider") for p in self.providers),
+            "dtype": self.precision,
+            "folder": str(self.folder),
+            "image_size": self.spec.size,
+        }
+
     def _run(self, path: Path, wanted: str, inputs: dict[str, np.ndarray]) -> np.ndarray:
         session = _session(path, self.providers)
         names = [o.name for o in session.get_outputs()]

@@ -155,6 +155,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
             folder=str(loaded.folder),
             image_size=backend.spec.size,
         )
+    details = getattr(backend, "details", None)  # the onnx backend
+    if loaded is None and callable(details):
+        info.update(details())
     for key, value in info.items():
         print(f"{key}: {value}")
     return 0
