@@ -190,11 +190,16 @@ class OnnxBackend(ModelPipeline):
         self.providers = _providers(config.device)
         self.text_file, self.image_file = (self.folder / n for n in onnx_file_names(self.precision))
 
+    @property
+    def device(self) -> str:
+        """``cuda`` or ``cpu``: where ONNX Runtime runs the graphs."""
+        return "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+
     def details(self) -> dict[str, Any]:
         """What ``clipbridge info`` prints about this backend."""
         return {
             "family": self.model_info.family,
-            "device": ",".join(p.removesuffix("ExecutionProvider") for p in self.providers),
+            "device": self.device,
             "dtype": self.precision,
             "folder": str(self.folder),
             "image_size": self.spec.size,

@@ -360,3 +360,36 @@ def test_embed_command_with_the_onnx_backend(v1_onnx, capsys, tmp_path):
     row = json.loads(out.read_text())
     want = Embedder(str(v1_onnx), backend="onnx", dtype="int8").embed_texts(["a cat"])[0]
     np.testing.assert_allclose(row["embedding"], want, atol=1e-6)
+
+
+def test_adapters_and_serve_reach_the_onnx_backend_through_the_config(v1_onnx):
+    from clipbridge.cli import build_parser
+    from clipbridge.serve.command import settings_from_args
+    from langchain_clipbridge import ClipBridgeEmbeddings
+
+    lc = ClipBridgeEmbeddings(model=str(v1_onnx), backend="onnx", dtype="int8")
+    want = Embedder(str(v1_onnx), backend="onnx", dtype="int8").embed_texts(["a cat"])[0]
+    np.testing.assert_allclose(lc.embed_query("a cat"), want, atol=1e-6)
+    argv = ["serve", "--model", str(v1_onnx), "--backend", "onnx", "--dtype", "int8"]
+    config = settings_from_args(build_parser().parse_args(argv)).config
+    assert (config.backend, config.dtype) == ("onnx", "int8")
+
+
+def test_a_graph_that_lost_its_dynamic_length_is_refused(tmp_path):
+    """torch.export freezes shapes that Python arithmetic touched; the check after each export
+    says so instead of writing a graph that only takes the example's length."""
+    from onnx import TensorProto, helper
+
+    from clipbridge.models.onnx_export import _check_dynamic
+
+    for name, dims in (("fixed.onnx", ["batch", 16]), ("dynamic.onnx", ["batch", "sequence"])):
+        graph = helper.make_graph(
+            [helper.make_node("Identity", ["input_ids"], ["text_embeds"])],
+            "g",
+            [helper.make_tensor_value_info("input_ids", TensorProto.INT64, dims)],
+            [helper.make_tensor_value_info("text_embeds", TensorProto.INT64, dims)],
+        )
+        onnx.save(helper.make_model(graph), str(tmp_path / name))
+    _check_dynamic(tmp_path / "dynamic.onnx", "input_ids", {0: "batch", 1: "sequence"})
+    with pytest.raises(RuntimeError, match=r"fixed size on axis \[1\] of input_ids"):
+        _check_dynamic(tmp_path / "fixed.onnx", "input_ids", {0: "batch", 1: "sequence"})
