@@ -35,7 +35,7 @@ from ..models.onnx_files import (
 )
 from .pipeline import ModelPipeline
 
-__all__ = ["OnnxBackend", "onnx_folder"]
+__all__ = ["OnnxBackend", "clear_session_cache", "onnx_folder"]
 
 log = logging.getLogger("clipbridge")
 
@@ -94,6 +94,11 @@ def _exported(folder: Path, precision: str, cache_dir: str | None) -> Path:
     hash, so a changed checkpoint is exported again and an unchanged one never is.
     """
     family = family_for(read_json(folder / "config.json"), str(folder / "config.json"))
+    if family.describer is None:
+        raise ModelLoadError(
+            f"{str(folder)!r} holds a {family.name} model; the onnx backend runs jina-clip-v1 and "
+            "jina-clip-v2 (use backend='local' for this one)"
+        )
     if not (folder / "model.safetensors").is_file():
         text, image = onnx_file_names(precision)
         raise ModelLoadError(

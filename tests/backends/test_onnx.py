@@ -393,3 +393,14 @@ def test_a_graph_that_lost_its_dynamic_length_is_refused(tmp_path):
     _check_dynamic(tmp_path / "dynamic.onnx", "input_ids", {0: "batch", 1: "sequence"})
     with pytest.raises(RuntimeError, match=r"fixed size on axis \[1\] of input_ids"):
         _check_dynamic(tmp_path / "fixed.onnx", "input_ids", {0: "batch", 1: "sequence"})
+
+
+def test_a_family_without_an_onnx_path_is_refused_before_loading(tmp_path, monkeypatch):
+    from tiny_clip import save_tiny_clip
+
+    import clipbridge.models.onnx_export as export
+
+    save_tiny_clip(tmp_path / "clip")
+    monkeypatch.setattr(export, "export_onnx", lambda *a, **k: pytest.fail("exported"))
+    with pytest.raises(ModelLoadError, match="holds a clip model; the onnx backend runs"):
+        Embedder(str(tmp_path / "clip"), backend="onnx", cache_dir=str(tmp_path / "cache"))
