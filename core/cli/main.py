@@ -42,8 +42,9 @@ APPS = (
 )
 
 DESCRIPTION = (
-    "jina-clip-v1 text and image embeddings, computed locally with PyTorch or through the Jina "
-    "API. Run 'clipbridge COMMAND --help' for the options of a command."
+    "Text and image embeddings in one vector space from jina-clip-v1, jina-clip-v2, CLIP and "
+    "SigLIP checkpoints, computed locally (PyTorch, or ONNX Runtime without torch) or through "
+    "the Jina API. Run 'clipbridge COMMAND --help' for the options of a command."
 )
 EMBED_SUFFIXES = (".npy", ".jsonl")
 

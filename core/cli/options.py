@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..config import DEFAULT_BASE_URL, DEFAULT_MODEL
 
@@ -51,12 +51,40 @@ STDOUT = "-"  # ``--out -``: write to standard output
 _DEVICE = re.compile(r"^(auto|cpu|cuda|mps)$|^(cuda|mps):\d+$")
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default, unless its text already says it.
+
+    Flags (``store_true``) and options without a default (None, an empty list) show none.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text.lower()
+            or not action.option_strings
+            or default is None
+            or default is False
+            or default == []
+            or default == argparse.SUPPRESS
+            or isinstance(action, argparse._StoreConstAction | argparse._VersionAction)
+        ):
+            return action.help
+        shown = "%(default)s"  # argparse fills it in, as ArgumentDefaultsHelpFormatter does
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line on stderr (exit code 2).
+    """An ``ArgumentParser`` whose usage errors are one line on stderr (exit code 2), and whose
+    help shows every option's default (subcommands' parsers are of this class too).
 
     argparse prints the whole usage block before the error; for a command with a dozen options
     that buries the one sentence that matters, so this prints the sentence and where help is.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

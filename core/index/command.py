@@ -145,7 +145,9 @@ def register(subparsers: Any) -> None:
     index.add_argument("--resume", action="store_true", help="skip ids already in OUT")
     index.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     add_model_options(index)
-    index.add_argument("--batch-size", type=positive_int, default=None, help="items per model call")
+    index.add_argument(
+        "--batch-size", type=positive_int, default=None, help="items per model call (default: 32)"
+    )
     index.add_argument(
         "--chunk-size",
         type=positive_int,
@@ -162,7 +164,10 @@ def register(subparsers: Any) -> None:
     )
     index.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
     index.add_argument(
-        "--ray-concurrency", type=positive_int, default=None, help="actors (one model each)"
+        "--ray-concurrency",
+        type=positive_int,
+        default=None,
+        help="actors (one model each; default: Ray's choice)",
     )
     index.add_argument("--ray-num-gpus", type=_non_negative, default=0, help="GPUs per actor")
     index.add_argument("--ray-num-cpus", type=_non_negative, default=1, help="CPUs per actor")
