@@ -28,13 +28,16 @@ class ConfigField(NamedTuple):
     default: Any
 
 
-def config_fields() -> tuple[ConfigField, ...]:
-    """Every field in declaration order, its type resolved (``int | None``, a ``Literal``)."""
-    hints = typing.get_type_hints(EmbedderConfig)
-    fields = dataclasses.fields(EmbedderConfig)
+def config_fields(config: type[EmbedderConfig] = EmbedderConfig) -> tuple[ConfigField, ...]:
+    """Every field in declaration order, its type resolved (``int | None``, a ``Literal``).
+
+    ``config`` is :class:`~clipbridge.EmbedderConfig` or a subclass of it (tests add fields).
+    """
+    hints = typing.get_type_hints(config)
+    fields = dataclasses.fields(config)
     missing = [f.name for f in fields if f.default is dataclasses.MISSING]
     if missing:  # a default_factory or a required field cannot be shared as a plain value
-        raise TypeError(f"EmbedderConfig fields without a plain default: {', '.join(missing)}")
+        raise TypeError(f"{config.__name__} fields without a plain default: {', '.join(missing)}")
     return tuple(ConfigField(f.name, hints[f.name], f.default) for f in fields)
 
 

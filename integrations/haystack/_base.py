@@ -46,7 +46,13 @@ def device_name(device: str | ComponentDevice | dict[str, Any] | None) -> str:
     if device is None:
         return "auto"
     if isinstance(device, dict):
-        device = ComponentDevice.from_dict(device)
+        try:
+            device = ComponentDevice.from_dict(device)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"device must be a string, a ComponentDevice or its to_dict(), not {device!r} "
+                f"({type(exc).__name__}: {exc}); e.g. {{'type': 'single', 'device': 'cuda:0'}}"
+            ) from exc
     if isinstance(device, ComponentDevice):
         if device.has_multiple_devices:
             raise ValueError(
