@@ -20,7 +20,7 @@ import numpy as np
 
 from clipbridge import Embedder, EmbedderConfig
 from clipbridge.api_wire import EMBEDDINGS_PATH
-from clipbridge.config import TASKS
+from clipbridge.config import check_task
 from clipbridge.errors import InvalidInputError
 from haystack import Document, default_from_dict, default_to_dict
 from haystack.utils import ComponentDevice, Secret
@@ -84,9 +84,7 @@ def task_from(own: str | None, name: str, default: str | None, task: str | None)
         if own not in (default, task):
             raise ValueError(f"task= (Jina's name) and {name}= are one setting: give one")
         own = task
-    if own is not None and own not in TASKS:
-        raise ValueError(f"{name} must be None or one of {list(TASKS)}, not {own!r}")
-    return own
+    return check_task(own, name)
 
 
 class EmbedderComponent:

@@ -20,13 +20,14 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
 )
 
 from clipbridge import Embedder, EmbedderConfig
-from clipbridge.config import API_KEY_ENV, QUERY_TASK, TASKS
+from clipbridge.config import API_KEY_ENV, QUERY_TASK, check_task
 from clipbridge.config_fields import field_definitions
 from clipbridge.images import ImageInput
 from clipbridge.lazy import LazyEmbedder
@@ -95,10 +96,8 @@ class ClipBridgeEmbeddings(_ConfigFields, Embeddings):
 
     @field_validator("query_task", "document_task")
     @classmethod
-    def _known_task(cls, task: str | None) -> str | None:
-        if task is not None and task not in TASKS:
-            raise ValueError(f"must be None or one of {list(TASKS)}, not {task!r}")
-        return task
+    def _known_task(cls, task: str | None, info: ValidationInfo) -> str | None:
+        return check_task(task, info.field_name or "task")
 
     @model_validator(mode="after")
     def _check_config(self) -> ClipBridgeEmbeddings:

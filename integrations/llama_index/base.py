@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from clipbridge import Embedder, EmbedderConfig
-from clipbridge.config import API_KEY_ENV, DEFAULT_MODEL, QUERY_TASK, TASKS
+from clipbridge.config import API_KEY_ENV, DEFAULT_MODEL, QUERY_TASK, check_task
 from clipbridge.config_fields import field_definitions
 from clipbridge.images import ImageInput
 from clipbridge.lazy import LazyEmbedder
@@ -24,6 +24,7 @@ from llama_index.core.bridge.pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -117,10 +118,8 @@ class ClipBridgeEmbedding(_ConfigFields):
 
     @field_validator("query_task", "document_task")
     @classmethod
-    def _known_task(cls, task: str | None) -> str | None:
-        if task is not None and task not in TASKS:
-            raise ValueError(f"must be None or one of {list(TASKS)}, not {task!r}")
-        return task
+    def _known_task(cls, task: str | None, info: ValidationInfo) -> str | None:
+        return check_task(task, info.field_name or "task")
 
     @model_validator(mode="after")
     def _check_config(self) -> ClipBridgeEmbedding:
