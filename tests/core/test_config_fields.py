@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 import pytest
 
 from clipbridge import EmbedderConfig
-from clipbridge.config import DEFAULT_MODEL
+from clipbridge.config import DEFAULT_MODEL, BackendName
 from clipbridge.config_fields import ConfigField, config_fields, field_definitions
 
 
@@ -19,7 +18,7 @@ def test_every_field_with_its_type_and_default() -> None:
     assert all(f.default == getattr(defaults, f.name) for f in fields)
     by_name = {f.name: f for f in fields}
     assert by_name["model"] == ConfigField("model", str, DEFAULT_MODEL)
-    assert by_name["backend"].type == Literal["local", "api"]
+    assert by_name["backend"].type == BackendName  # a Literal of the backend names
     assert by_name["image_size"] == ConfigField("image_size", int | None, None)
     assert by_name["timeout"].type is float
 
