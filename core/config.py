@@ -17,6 +17,7 @@ __all__ = [
     "TASKS",
     "EmbedderConfig",
     "api_model_name",
+    "check_task",
     "hub_repo_id",
 ]
 
@@ -107,6 +108,13 @@ QUERY_TASK = "retrieval.query"
 """The ``task`` of search queries: ``Embedder.embed_texts(texts, task=QUERY_TASK)``."""
 TASKS = (QUERY_TASK,)
 """Every ``task`` value :meth:`~clipbridge.Embedder.embed_texts` accepts besides None."""
+
+
+def check_task(task: str | None, name: str = "task") -> str | None:
+    """``task`` if it is None or one of :data:`TASKS`, else a ValueError naming ``name``."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"{name} must be None or one of {list(TASKS)}, not {task!r}")
+    return task
 
 
 def hub_repo_id(model: str) -> str:

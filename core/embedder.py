@@ -10,7 +10,7 @@ import numpy as np
 
 from .backends import Backend, Progress, create_backend
 from .backends.base import no_progress
-from .config import DEFAULT_MODEL, TASKS, EmbedderConfig
+from .config import DEFAULT_MODEL, EmbedderConfig, check_task
 from .images import ImageInput, check_image_input
 from .pricing import text_tokens
 from .texts import check_text
@@ -111,9 +111,7 @@ class Embedder:
 
     @staticmethod
     def _check_task(task: str | None) -> str | None:
-        if task is not None and task not in TASKS:
-            raise ValueError(f"task must be None or one of {list(TASKS)}, not {task!r}")
-        return task
+        return check_task(task)
 
     def _check_images(self, images: Any) -> list[ImageInput]:
         items = _as_list(images, "embed_images")

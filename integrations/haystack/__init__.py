@@ -9,19 +9,15 @@ Example::
     )
 """
 
+from clipbridge.extras import raise_missing_extra
+
 try:
     from .document_embedder import ClipBridgeDocumentEmbedder
     from .document_image_embedder import ClipBridgeDocumentImageEmbedder
     from .index_documents import index_documents
     from .text_embedder import ClipBridgeTextEmbedder
 except ModuleNotFoundError as exc:  # the framework is an extra: say which one to install
-    if (exc.name or "").split(".")[0] != "haystack":
-        raise
-    raise ImportError(
-        f"clipbridge's Haystack adapter needs haystack-ai ({exc.name} is missing): "
-        'pip install "clipbridge[haystack]"',
-        name=exc.name,
-    ) from exc
+    raise_missing_extra(exc, ("haystack",), "Haystack", "haystack-ai", "haystack")
 
 __all__ = [
     "ClipBridgeDocumentEmbedder",

@@ -20,7 +20,7 @@ import numpy as np
 
 from clipbridge import Embedder, EmbedderConfig
 from clipbridge.api_wire import EMBEDDINGS_PATH
-from clipbridge.config import TASKS
+from clipbridge.config import check_task
 from clipbridge.errors import InvalidInputError
 from haystack import Document, default_from_dict, default_to_dict
 from haystack.utils import ComponentDevice, Secret
@@ -46,7 +46,13 @@ def device_name(device: str | ComponentDevice | dict[str, Any] | None) -> str:
     if device is None:
         return "auto"
     if isinstance(device, dict):
-        device = ComponentDevice.from_dict(device)
+        try:
+            device = ComponentDevice.from_dict(device)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"device must be a string, a ComponentDevice or its to_dict(), not {device!r} "
+                f"({type(exc).__name__}: {exc}); e.g. {{'type': 'single', 'device': 'cuda:0'}}"
+            ) from exc
     if isinstance(device, ComponentDevice):
         if device.has_multiple_devices:
             raise ValueError(
@@ -78,9 +84,7 @@ def task_from(own: str | None, name: str, default: str | None, task: str | None)
         if own not in (default, task):
             raise ValueError(f"task= (Jina's name) and {name}= are one setting: give one")
         own = task
-    if own is not None and own not in TASKS:
-        raise ValueError(f"{name} must be None or one of {list(TASKS)}, not {own!r}")
-    return own
+    return check_task(own, name)
 
 
 class EmbedderComponent:

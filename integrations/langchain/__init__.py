@@ -8,16 +8,14 @@ Example::
     vectors = embeddings.embed_image(uris=["photo.jpg"])
 """
 
+from clipbridge.extras import raise_missing_extra
+
 try:
     from .embeddings import ClipBridgeEmbeddings
     from .store import add_index
 except ModuleNotFoundError as exc:  # the framework is an extra: say which one to install
-    if (exc.name or "").split(".")[0] not in ("langchain_core", "pydantic"):
-        raise
-    raise ImportError(
-        f"clipbridge's LangChain adapter needs langchain-core ({exc.name} is missing): "
-        'pip install "clipbridge[langchain]"',
-        name=exc.name,
-    ) from exc
+    raise_missing_extra(
+        exc, ("langchain_core", "pydantic"), "LangChain", "langchain-core", "langchain"
+    )
 
 __all__ = ["ClipBridgeEmbeddings", "add_index"]

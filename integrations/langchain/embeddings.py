@@ -9,11 +9,9 @@ method forwards one whole batch to the core :class:`~clipbridge.Embedder`, built
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.utils import secret_from_env
 from pydantic import (
@@ -22,30 +20,30 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from clipbridge import Embedder, EmbedderConfig
-from clipbridge.config import API_KEY_ENV, QUERY_TASK, TASKS, BackendName
+from clipbridge.config import API_KEY_ENV, QUERY_TASK, check_task
+from clipbridge.config_fields import field_definitions
 from clipbridge.images import ImageInput
 from clipbridge.lazy import LazyEmbedder
 
 __all__ = ["ClipBridgeEmbeddings"]
-
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(EmbedderConfig)}
 
 LANGCHAIN_KEY_ENV = "JINA_AUTH_TOKEN"
 """The variable LangChain's ``JinaEmbeddings`` falls back to; ``$JINA_API_KEY`` comes first."""
 JINA_NAMES: dict[str, str] = {"model_name": "model", "jina_api_key": "api_key"}
 """``JinaEmbeddings``' keyword -> our field."""
 
+# Every EmbedderConfig field, same name, type and default (api_key is redeclared below).
+_ConfigFields = create_model("_ConfigFields", __base__=BaseModel, **field_definitions())
 
-def _floats(vectors: np.ndarray) -> list[list[float]]:
-    return vectors.tolist()  # float32 rows -> lists of Python floats
 
-
-class ClipBridgeEmbeddings(BaseModel, Embeddings):
+class ClipBridgeEmbeddings(_ConfigFields, Embeddings):
     """Text and image embeddings from jina-clip-v1 for LangChain (local PyTorch or Jina API).
 
     Example::
@@ -69,41 +67,13 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Every EmbedderConfig field, same name, same default.
-    model: str = _DEFAULTS["model"]
-    backend: BackendName = _DEFAULTS["backend"]
-    revision: str | None = _DEFAULTS["revision"]
-    cache_dir: str | None = _DEFAULTS["cache_dir"]
-    device: str = _DEFAULTS["device"]
-    dtype: str = _DEFAULTS["dtype"]
-    batch_size: int = _DEFAULTS["batch_size"]
-    max_length: int = _DEFAULTS["max_length"]
-    max_batch_tokens: int = _DEFAULTS["max_batch_tokens"]
-    normalize: bool = _DEFAULTS["normalize"]
-    show_progress: bool = _DEFAULTS["show_progress"]
-    base_url: str = _DEFAULTS["base_url"]
+    # The EmbedderConfig fields come from _ConfigFields; the key is a secret here.
     api_key: SecretStr | None = Field(
         default_factory=secret_from_env([API_KEY_ENV, LANGCHAIN_KEY_ENV], default=None),
         exclude=True,
         repr=False,
         description=f"Jina API key; else ${API_KEY_ENV}, else ${LANGCHAIN_KEY_ENV}.",
     )
-    timeout: float = _DEFAULTS["timeout"]
-    max_retries: int = _DEFAULTS["max_retries"]
-    max_concurrency: int = _DEFAULTS["max_concurrency"]
-    api_batch_size: int = _DEFAULTS["api_batch_size"]
-    api_max_request_bytes: int = _DEFAULTS["api_max_request_bytes"]
-    api_image_shrink: bool = _DEFAULTS["api_image_shrink"]
-    send_image_urls: bool = _DEFAULTS["send_image_urls"]
-    embedding_type: str = _DEFAULTS["embedding_type"]
-    dimensions: int | None = _DEFAULTS["dimensions"]
-    image_size: int | None = _DEFAULTS["image_size"]
-    max_image_pixels: int = _DEFAULTS["max_image_pixels"]
-    max_image_bytes: int = _DEFAULTS["max_image_bytes"]
-    image_fetch_timeout: float = _DEFAULTS["image_fetch_timeout"]
-    allow_private_urls: bool = _DEFAULTS["allow_private_urls"]
-    image_workers: int = _DEFAULTS["image_workers"]
-    fast_image_decode: bool = _DEFAULTS["fast_image_decode"]
     # The task of each kind of text (Embedder.embed_texts(..., task=...)).
     query_task: str | None = QUERY_TASK
     document_task: str | None = None
@@ -126,10 +96,8 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
 
     @field_validator("query_task", "document_task")
     @classmethod
-    def _known_task(cls, task: str | None) -> str | None:
-        if task is not None and task not in TASKS:
-            raise ValueError(f"must be None or one of {list(TASKS)}, not {task!r}")
-        return task
+    def _known_task(cls, task: str | None, info: ValidationInfo) -> str | None:
+        return check_task(task, info.field_name or "task")
 
     @model_validator(mode="after")
     def _check_config(self) -> ClipBridgeEmbeddings:
@@ -138,7 +106,7 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
 
     def to_config(self) -> EmbedderConfig:
         """The core config these fields describe (the API key included)."""
-        values = {name: getattr(self, name) for name in _DEFAULTS}
+        values = {name: getattr(self, name) for name in EmbedderConfig.field_names()}
         key = self.api_key
         values["api_key"] = key.get_secret_value() if key is not None else None
         return EmbedderConfig(**values)
@@ -160,21 +128,21 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
     # -- texts: documents get document_task, queries query_task ----------------------------------
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed texts; one list of floats per text, in order (``[]`` for ``[]``)."""
-        return _floats(self.embedder.embed_texts(texts, task=self.document_task))
+        return self.embedder.embed_texts(texts, task=self.document_task).tolist()
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one search query (``task=query_task``: jina-clip-v2 adds its instruction)."""
-        return _floats(self.embedder.embed_texts([text], task=self.query_task))[0]
+        return self.embedder.embed_texts([text], task=self.query_task).tolist()[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents` (the core's native async path)."""
         embedder = await self._aembedder()
-        return _floats(await embedder.aembed_texts(texts, task=self.document_task))
+        return (await embedder.aembed_texts(texts, task=self.document_task)).tolist()
 
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query`."""
         embedder = await self._aembedder()
-        return _floats(await embedder.aembed_texts([text], task=self.query_task))[0]
+        return (await embedder.aembed_texts([text], task=self.query_task)).tolist()[0]
 
     # -- images ----------------------------------------------------------------------------------
     def embed_image(self, uris: Sequence[ImageInput]) -> list[list[float]]:
@@ -183,7 +151,7 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
         This is the name and keyword LangChain vector stores call
         (``Chroma.add_images``, ``similarity_search_by_image``).
         """
-        return _floats(self.embedder.embed_images(uris))
+        return self.embedder.embed_images(uris).tolist()
 
     def embed_images(self, uris: Sequence[ImageInput]) -> list[list[float]]:
         """Same as :meth:`embed_image` (the name ``JinaEmbeddings`` uses)."""
@@ -192,7 +160,7 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
     async def aembed_image(self, uris: Sequence[ImageInput]) -> list[list[float]]:
         """Async :meth:`embed_image` (the core's native async path)."""
         embedder = await self._aembedder()
-        return _floats(await embedder.aembed_images(uris))
+        return (await embedder.aembed_images(uris)).tolist()
 
     async def aembed_images(self, uris: Sequence[ImageInput]) -> list[list[float]]:
         """Same as :meth:`aembed_image`."""

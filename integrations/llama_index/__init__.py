@@ -8,16 +8,14 @@ Example::
     vector = model.get_image_embedding("photo.jpg")      # list[float], 768 values
 """
 
+from clipbridge.extras import raise_missing_extra
+
 try:
     from .base import ClipBridgeEmbedding
     from .index_nodes import index_nodes
 except ModuleNotFoundError as exc:  # the framework is an extra: say which one to install
-    if (exc.name or "").split(".")[0] not in ("llama_index", "pydantic"):
-        raise
-    raise ImportError(
-        f"clipbridge's LlamaIndex adapter needs llama-index-core ({exc.name} is missing): "
-        'pip install "clipbridge[llama-index]"',
-        name=exc.name,
-    ) from exc
+    raise_missing_extra(
+        exc, ("llama_index", "pydantic"), "LlamaIndex", "llama-index-core", "llama-index"
+    )
 
 __all__ = ["ClipBridgeEmbedding", "index_nodes"]

@@ -10,15 +10,13 @@ forwards one whole slice to the core :class:`~clipbridge.Embedder`, built on fir
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from clipbridge import Embedder, EmbedderConfig
-from clipbridge.config import API_KEY_ENV, QUERY_TASK, TASKS, BackendName
+from clipbridge.config import API_KEY_ENV, DEFAULT_MODEL, QUERY_TASK, check_task
+from clipbridge.config_fields import field_definitions
 from clipbridge.images import ImageInput
 from clipbridge.lazy import LazyEmbedder
 from llama_index.core.base.embeddings.base import Embedding
@@ -26,6 +24,8 @@ from llama_index.core.bridge.pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -42,19 +42,20 @@ LLAMA_INDEX_KEY_ENV = "JINAAI_API_KEY"
 MAX_EMBED_BATCH_SIZE = 2048
 """LlamaIndex's upper bound for ``embed_batch_size``, our default: lists reach the core whole."""
 
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(EmbedderConfig)}
-
-
-def _floats(vectors: np.ndarray) -> list[list[float]]:
-    return vectors.tolist()
-
 
 def _key_from_env() -> str | None:
     """``$JINA_API_KEY``, else ``$JINAAI_API_KEY`` (LlamaIndex's name), else None."""
     return os.environ.get(API_KEY_ENV) or os.environ.get(LLAMA_INDEX_KEY_ENV) or None
 
 
-class ClipBridgeEmbedding(MultiModalEmbedding):
+# Every EmbedderConfig field, same type and default, under LlamaIndex's name for it
+# (FIELD_FOR_CONFIG); model_name and api_key are redeclared below.
+_ConfigFields = create_model(
+    "_ConfigFields", __base__=MultiModalEmbedding, **field_definitions(FIELD_FOR_CONFIG)
+)
+
+
+class ClipBridgeEmbedding(_ConfigFields):
     """Text and image embeddings from jina-clip for LlamaIndex (local PyTorch or Jina API).
 
     Example::
@@ -80,7 +81,7 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
 
     # LlamaIndex's own names.
     model_name: str = Field(
-        default=_DEFAULTS["model"],
+        default=DEFAULT_MODEL,
         description="Hub id, API model name or local folder (EmbedderConfig.model; alias model).",
     )
     embed_batch_size: int = Field(
@@ -89,35 +90,8 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
         le=MAX_EMBED_BATCH_SIZE,
         description="Inputs LlamaIndex hands over per call; the core batches them further.",
     )
-    # Every other EmbedderConfig field, same name, same default.
-    backend: BackendName = _DEFAULTS["backend"]
-    revision: str | None = _DEFAULTS["revision"]
-    cache_dir: str | None = _DEFAULTS["cache_dir"]
-    device: str = _DEFAULTS["device"]
-    dtype: str = _DEFAULTS["dtype"]
-    batch_size: int = _DEFAULTS["batch_size"]
-    max_length: int = _DEFAULTS["max_length"]
-    max_batch_tokens: int = _DEFAULTS["max_batch_tokens"]
-    normalize: bool = _DEFAULTS["normalize"]
-    show_progress: bool = _DEFAULTS["show_progress"]
-    base_url: str = _DEFAULTS["base_url"]
+    # The other EmbedderConfig fields come from _ConfigFields; the key falls back to the env.
     api_key: str | None = Field(default_factory=_key_from_env, exclude=True, repr=False)
-    timeout: float = _DEFAULTS["timeout"]
-    max_retries: int = _DEFAULTS["max_retries"]
-    max_concurrency: int = _DEFAULTS["max_concurrency"]
-    api_batch_size: int = _DEFAULTS["api_batch_size"]
-    api_max_request_bytes: int = _DEFAULTS["api_max_request_bytes"]
-    api_image_shrink: bool = _DEFAULTS["api_image_shrink"]
-    send_image_urls: bool = _DEFAULTS["send_image_urls"]
-    embedding_type: str = _DEFAULTS["embedding_type"]
-    dimensions: int | None = _DEFAULTS["dimensions"]
-    image_size: int | None = _DEFAULTS["image_size"]
-    max_image_pixels: int = _DEFAULTS["max_image_pixels"]
-    max_image_bytes: int = _DEFAULTS["max_image_bytes"]
-    image_fetch_timeout: float = _DEFAULTS["image_fetch_timeout"]
-    allow_private_urls: bool = _DEFAULTS["allow_private_urls"]
-    image_workers: int = _DEFAULTS["image_workers"]
-    fast_image_decode: bool = _DEFAULTS["fast_image_decode"]
     # The task of each kind of text (Embedder.embed_texts(..., task=...)).
     query_task: str | None = QUERY_TASK
     document_task: str | None = None
@@ -144,10 +118,8 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
 
     @field_validator("query_task", "document_task")
     @classmethod
-    def _known_task(cls, task: str | None) -> str | None:
-        if task is not None and task not in TASKS:
-            raise ValueError(f"must be None or one of {list(TASKS)}, not {task!r}")
-        return task
+    def _known_task(cls, task: str | None, info: ValidationInfo) -> str | None:
+        return check_task(task, info.field_name or "task")
 
     @model_validator(mode="after")
     def _check_config(self) -> ClipBridgeEmbedding:
@@ -161,7 +133,10 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
     def to_config(self) -> EmbedderConfig:
         """The core config these fields describe (the API key included)."""
         return EmbedderConfig(
-            **{name: getattr(self, FIELD_FOR_CONFIG.get(name, name)) for name in _DEFAULTS}
+            **{
+                name: getattr(self, FIELD_FOR_CONFIG.get(name, name))
+                for name in EmbedderConfig.field_names()
+            }
         )
 
     @property
@@ -183,11 +158,11 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
 
     # -- queries (query_task) and documents (document_task) --------------------------------------
     def _get_query_embedding(self, query: str) -> Embedding:
-        return _floats(self.embedder.embed_texts([query], task=self.query_task))[0]
+        return self.embedder.embed_texts([query], task=self.query_task).tolist()[0]
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
         embedder = await self._aembedder()
-        return _floats(await embedder.aembed_texts([query], task=self.query_task))[0]
+        return (await embedder.aembed_texts([query], task=self.query_task)).tolist()[0]
 
     def _get_text_embedding(self, text: str) -> Embedding:
         return self._get_text_embeddings([text])[0]
@@ -196,11 +171,11 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
         return (await self._aget_text_embeddings([text]))[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return _floats(self.embedder.embed_texts(texts, task=self.document_task))
+        return self.embedder.embed_texts(texts, task=self.document_task).tolist()
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         embedder = await self._aembedder()
-        return _floats(await embedder.aembed_texts(texts, task=self.document_task))
+        return (await embedder.aembed_texts(texts, task=self.document_task)).tolist()
 
     # -- images ----------------------------------------------------------------------------------
     def _get_image_embedding(self, img_file_path: ImageType) -> Embedding:
@@ -210,8 +185,8 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
         return (await self._aget_image_embeddings([img_file_path]))[0]
 
     def _get_image_embeddings(self, img_file_paths: Sequence[ImageInput]) -> list[Embedding]:
-        return _floats(self.embedder.embed_images(list(img_file_paths)))
+        return self.embedder.embed_images(list(img_file_paths)).tolist()
 
     async def _aget_image_embeddings(self, img_file_paths: Sequence[ImageInput]) -> list[Embedding]:
         embedder = await self._aembedder()
-        return _floats(await embedder.aembed_images(list(img_file_paths)))
+        return (await embedder.aembed_images(list(img_file_paths))).tolist()

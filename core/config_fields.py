@@ -1,0 +1,50 @@
+"""Every :class:`~clipbridge.EmbedderConfig` field as ``(name, type, default)``, for adapters.
+
+The adapters build their own fields from this list, so a new config field needs no adapter
+edit. Example (a pydantic model with every field, ``model`` renamed)::
+
+    from pydantic import BaseModel, create_model
+
+    Fields = create_model("Fields", __base__=BaseModel, **field_definitions({"model": "name"}))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from .config import EmbedderConfig
+
+__all__ = ["ConfigField", "config_fields", "field_definitions"]
+
+
+class ConfigField(NamedTuple):
+    """One :class:`~clipbridge.EmbedderConfig` field: its name, resolved type and default."""
+
+    name: str
+    type: Any
+    default: Any
+
+
+def config_fields(config: type[EmbedderConfig] = EmbedderConfig) -> tuple[ConfigField, ...]:
+    """Every field in declaration order, its type resolved (``int | None``, a ``Literal``).
+
+    ``config`` is :class:`~clipbridge.EmbedderConfig` or a subclass of it (tests add fields).
+    """
+    hints = typing.get_type_hints(config)
+    fields = dataclasses.fields(config)
+    missing = [f.name for f in fields if f.default is dataclasses.MISSING]
+    if missing:  # a default_factory or a required field cannot be shared as a plain value
+        raise TypeError(f"{config.__name__} fields without a plain default: {', '.join(missing)}")
+    return tuple(ConfigField(f.name, hints[f.name], f.default) for f in fields)
+
+
+def field_definitions(renamed: Mapping[str, str] | None = None) -> dict[str, tuple[Any, Any]]:
+    """``{name: (type, default)}`` for every field, as pydantic's ``create_model`` takes them.
+
+    ``renamed`` maps a config name to the adapter's name for it (``{"model": "model_name"}``).
+    """
+    renamed = renamed or {}
+    return {renamed.get(f.name, f.name): (f.type, f.default) for f in config_fields()}
