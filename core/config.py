@@ -210,8 +210,9 @@ class EmbedderConfig:
             )
         if self.dtype == "int8" and self.backend != "onnx":
             raise ValueError(
-                "dtype 'int8' (dynamically quantized weights) needs backend='onnx', "
-                f"not backend={self.backend!r}"
+                "dtype must not be 'int8' with backend="
+                f"{self.backend!r}: dtype 'int8' (dynamically quantized weights) needs "
+                "backend='onnx'"
             )
         if self.embedding_type not in _EMBEDDING_TYPES:
             raise ValueError(
