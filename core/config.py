@@ -210,9 +210,8 @@ class EmbedderConfig:
             )
         if self.dtype == "int8" and self.backend != "onnx":
             raise ValueError(
-                "dtype must not be 'int8' with backend="
-                f"{self.backend!r}: dtype 'int8' (dynamically quantized weights) needs "
-                "backend='onnx'"
+                f"dtype must be auto, float32, bfloat16 or float16 with backend={self.backend!r}, "
+                "not 'int8': dtype 'int8' (dynamically quantized weights) needs backend='onnx'"
             )
         if self.embedding_type not in _EMBEDDING_TYPES:
             raise ValueError(
