@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .precision import check_precision
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
@@ -91,6 +93,8 @@ class EmbedderConfig:
     send_image_urls: bool = False
     embedding_type: str = "base64"
     dimensions: int | None = None
+    # output (any backend): "float32", "int8", "uint8", "binary", "ubinary"; clipbridge.precision
+    precision: str = "float32"
     # images
     image_size: int | None = None
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
@@ -138,6 +142,7 @@ class EmbedderConfig:
             raise ValueError("dimensions must be a positive integer or None")
         if self.image_size is not None and self.image_size < 1:
             raise ValueError("image_size must be a positive integer or None")
+        check_precision(self.precision, normalize=self.normalize)
 
     def __repr__(self) -> str:
         def shown(name: str) -> str:

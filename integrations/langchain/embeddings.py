@@ -23,7 +23,12 @@ from clipbridge.lazy import LazyEmbedder
 
 __all__ = ["ClipBridgeEmbeddings"]
 
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(EmbedderConfig)}
+NOT_EXPOSED = ("precision",)
+"""EmbedderConfig fields that are not fields here: LangChain's ``Embeddings`` return
+``list[float]``, so vectors stay float32 (compact vectors: docs/precision.md)."""
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(EmbedderConfig) if f.name not in NOT_EXPOSED
+}
 
 
 def _floats(vectors: np.ndarray) -> list[list[float]]:

@@ -23,12 +23,17 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr, model_validator
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import ImageType
 
-__all__ = ["FIELD_FOR_CONFIG", "ClipBridgeEmbedding"]
+__all__ = ["FIELD_FOR_CONFIG", "NOT_EXPOSED", "ClipBridgeEmbedding"]
 
 FIELD_FOR_CONFIG: dict[str, str] = {"model": "model_name", "batch_size": "embed_batch_size"}
 """EmbedderConfig fields that LlamaIndex already names differently: config name -> field name."""
 
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(EmbedderConfig)}
+NOT_EXPOSED = ("precision",)
+"""EmbedderConfig fields that are not fields here: LlamaIndex's ``Embedding`` is ``list[float]``,
+so vectors stay float32 (compact vectors: docs/precision.md)."""
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(EmbedderConfig) if f.name not in NOT_EXPOSED
+}
 
 
 def _floats(vectors: np.ndarray) -> list[list[float]]:

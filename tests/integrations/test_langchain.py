@@ -25,6 +25,7 @@ from pydantic import SecretStr, ValidationError
 import langchain_clipbridge
 from clipbridge import AuthenticationError, Embedder, EmbedderConfig, InvalidInputError
 from langchain_clipbridge import ClipBridgeEmbeddings
+from langchain_clipbridge.embeddings import NOT_EXPOSED
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "tests" / "fixtures" / "images"
@@ -74,10 +75,12 @@ def test_exports() -> None:
 
 def test_fields_mirror_embedder_config() -> None:
     fields = ClipBridgeEmbeddings.model_fields
-    assert list(fields) == EmbedderConfig.field_names()
+    # every field but precision: LangChain's embeddings are list[float] (docs/precision.md)
+    assert NOT_EXPOSED == ("precision",)
+    assert list(fields) == [n for n in EmbedderConfig.field_names() if n not in NOT_EXPOSED]
     hints = typing.get_type_hints(EmbedderConfig)
     for f in dataclasses.fields(EmbedderConfig):
-        if f.name == "api_key":
+        if f.name == "api_key" or f.name in NOT_EXPOSED:
             continue
         assert fields[f.name].default == f.default, f.name
         assert fields[f.name].annotation == hints[f.name], f.name
