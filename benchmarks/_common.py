@@ -179,6 +179,7 @@ def machine() -> dict[str, str]:
         "cpu": f"{model} ({os.cpu_count()} cpus; {' '.join(isa) or 'no avx'})",
         "torch": torch.__version__,
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        **({"gpu": torch.cuda.get_device_name()} if torch.cuda.is_available() else {}),
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "pillow": PIL.__version__,

@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/local_throughput.py          # full run (~5 min on 2 cores)
     BENCH_QUICK=1 python benchmarks/local_throughput.py
+    python benchmarks/local_throughput.py --device cuda   # GPU: 16x the items per call
 
 Everything runs in one process with 2 threads, configurations interleaved round by round and
 the best round kept, so the ratios hold even on a busy machine. Model-only numbers: pixels and
@@ -12,6 +13,7 @@ token ids are made up front (see image_pipeline.py for decoding).
 
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 from pathlib import Path
@@ -29,6 +31,7 @@ N_IMAGES = 4 if c.QUICK else 8
 N_SHORT = 8 if c.QUICK else 16  # 64-token texts
 N_LONG = 2 if c.QUICK else 4  # 512-token texts
 N_MIXED = 16 if c.QUICK else 32
+GPU_SCALE = 16  # a GPU idles on the CPU's batch sizes: 16x the items per timed call there
 
 
 def mixed_lengths(n: int, seed: int = 0) -> list[int]:
@@ -54,49 +57,63 @@ def peer_model() -> torch.nn.Module:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu (2 threads) or cuda (default: cpu)")
+    device = parser.parse_args().device
+    gpu = device.startswith("cuda")
+    scale = GPU_SCALE if gpu else 1
+    n_images, n_short, n_long, n_mixed = (n * scale for n in (N_IMAGES, N_SHORT, N_LONG, N_MIXED))
     c.set_threads(2)
     folder = str(c.real_size_checkpoint())
+    # a GPU wants larger forward batches than the CPU default of 32
+    sizes = {"batch_size": 128, "max_batch_tokens": 128 * 1024} if gpu else {}
     ours = {
-        "ours fp32": Embedder(folder, device="cpu", dtype="float32", normalize=False),
-        "ours bf16": Embedder(folder, device="cpu", dtype="bfloat16", normalize=False),
+        "ours fp32": Embedder(folder, device=device, dtype="float32", normalize=False, **sizes),
+        "ours bf16": Embedder(folder, device=device, dtype="bfloat16", normalize=False, **sizes),
     }
     bf16_model = ours["ours bf16"].backend.loaded
-    peer = peer_model()
+    peer = peer_model().to(device)
     torch.manual_seed(1)
-    pixels = torch.randn(N_IMAGES, 3, 224, 224)
-    short = [c.token_ids(64, seed=i) for i in range(N_SHORT)]
-    long = [c.token_ids(512, seed=i) for i in range(N_LONG)]
-    mixed = [c.token_ids(n, seed=i) for i, n in enumerate(mixed_lengths(N_MIXED))]
+    pixels = torch.randn(n_images, 3, 224, 224).to(device)
+    short = [c.token_ids(64, seed=i) for i in range(n_short)]
+    long = [c.token_ids(512, seed=i) for i in range(n_long)]
+    mixed = [c.token_ids(n, seed=i) for i, n in enumerate(mixed_lengths(n_mixed))]
     peer_ids = torch.tensor([ids[:64] for ids in short]) % peer.config.text_config.vocab_size
+    peer_ids = peer_ids.to(device)
 
     def ours_images(name: str):
         model = ours[name].backend.loaded
         x = pixels.to(model.compute_dtype)
         with torch.inference_mode():
-            return model.model.encode_image(x).float().numpy()
+            return model.model.encode_image(x).float().cpu().numpy()
+
+    def sync(out):  # the peer returns device tensors: wait for them before the clock stops
+        if gpu:
+            torch.cuda.synchronize(device)
+        return out
 
     def peer_images():
         with torch.inference_mode():
-            return peer.get_image_features(pixel_values=pixels)
+            return sync(peer.get_image_features(pixel_values=pixels))
 
     def peer_texts():
         with torch.inference_mode():
-            return peer.get_text_features(input_ids=peer_ids)
+            return sync(peer.get_text_features(input_ids=peer_ids))
 
     cases = {
-        "images/s": (N_IMAGES, {n: (lambda n=n: ours_images(n)) for n in ours}, peer_images),
+        "images/s": (n_images, {n: (lambda n=n: ours_images(n)) for n in ours}, peer_images),
         "texts/s 64 tok": (
-            N_SHORT,
+            n_short,
             {n: (lambda e=e: e.backend.embed_token_ids(short)) for n, e in ours.items()},
             peer_texts,
         ),
         "texts/s 512 tok": (
-            N_LONG,
+            n_long,
             {n: (lambda e=e: e.backend.embed_token_ids(long)) for n, e in ours.items()},
             None,
         ),
         f"texts/s mixed ({sum(map(len, mixed))} tok)": (
-            N_MIXED,
+            n_mixed,
             {n: (lambda e=e: e.backend.embed_token_ids(mixed)) for n, e in ours.items()},
             None,
         ),
@@ -125,7 +142,7 @@ def main() -> None:
     # Diagnostic: the same bf16 weights with bf16 activations (PyTorch's own CPU kernels).
     native_note = "n/a (this CPU runs bf16 natively)"
     native_cos = None
-    if bf16_model.compute_dtype != torch.bfloat16:
+    if bf16_model.compute_dtype != torch.bfloat16 and not gpu:
         bf16_model.model.set_compute_dtype(torch.bfloat16)
         try:
             x = pixels[:2].bfloat16()
@@ -133,7 +150,7 @@ def main() -> None:
                 secs = c.timed(lambda: bf16_model.model.encode_image(x))
                 native = bf16_model.model.encode_image(x).float().numpy()
             native_cos = c.min_cosine(native, img32[:2])
-            fp32_secs = best[("images/s", "ours fp32")] / N_IMAGES * 2
+            fp32_secs = best[("images/s", "ours fp32")] / n_images * 2
             native_note = f"{2 / secs:.2f} images/s = {fp32_secs / secs:.2f}x ours fp32"
         finally:
             bf16_model.model.set_compute_dtype(bf16_model.compute_dtype)
@@ -149,8 +166,9 @@ def main() -> None:
             secs = best.get((case, name))
             row.append("-" if secs is None else f"{count / secs:.2f} ({base / secs:.2f}x)")
         rows.append(tuple(row))
+    where = f"{torch.cuda.get_device_name(device)}, {scale}x items" if gpu else "2 threads"
     c.print_table(
-        "Throughput, 2 threads (ratio: vs ours fp32)",
+        f"Throughput, {where} (ratio: vs ours fp32)",
         rows,
         ("workload", "ours fp32", "ours bf16", "peer CLIP ViT-B/16 fp32"),
     )

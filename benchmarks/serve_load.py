@@ -14,6 +14,7 @@ Usage::
 
     python benchmarks/serve_load.py            # 64 texts + 32 images, best of 3 rounds
     BENCH_QUICK=1 python benchmarks/serve_load.py
+    python benchmarks/serve_load.py --device cuda --dtype bfloat16   # GPU: 8x the items
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ ROUNDS = 1 if c.QUICK else 3
 BASELINE = "in-process, batches of 32"
 CLIENTS = 64
 THREADS = 2
+GPU_SCALE = 8  # items per workload on a GPU, where 64 texts take milliseconds
 SETTINGS = {
     "batching (max-wait 5 ms)": ["--max-wait-ms", "5"],
     "max-wait 0 ms": ["--max-wait-ms", "0"],
@@ -60,11 +62,11 @@ def images(n: int) -> list[bytes]:
     return out
 
 
-def baseline(model: Path, kind: str, items: list) -> float:
+def baseline(model: Path, kind: str, items: list, device: str, dtype: str) -> float:
     """In-process items/s, embedding all items in batches of 32."""
     from clipbridge import Embedder
 
-    emb = Embedder(str(model), batch_size=32)
+    emb = Embedder(str(model), batch_size=32, device=device, dtype=dtype)
     embed = emb.embed_texts if kind == "text" else emb.embed_images
     embed(items[:4])  # warm up
     start = time.perf_counter()
@@ -72,7 +74,9 @@ def baseline(model: Path, kind: str, items: list) -> float:
     return len(items) / (time.perf_counter() - start)
 
 
-def start_server(model: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
+def start_server(
+    model: Path, extra: list[str], device: str, dtype: str
+) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
         [
@@ -85,7 +89,9 @@ def start_server(model: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
             "--port",
             "0",
             "--device",
-            "cpu",
+            device,
+            "--dtype",
+            dtype,
             "--max-queue",
             "1024",
             "--log-level",
@@ -148,23 +154,31 @@ def batch_histogram(before: str, after: str, kind: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--device", default="cpu", help="the server's and baseline's device")
+    parser.add_argument("--dtype", default="float32", help="float32 or bfloat16")
     args = parser.parse_args()
     c.set_threads(THREADS)
     model = c.real_size_checkpoint()
-    workloads = {"text": c.sample_texts(N_TEXTS, min_words=8, spread=17), "image": images(N_IMAGES)}
+    scale = GPU_SCALE if args.device.startswith("cuda") else 1
+    n_texts, n_images = N_TEXTS * scale, N_IMAGES * scale
+    workloads = {"text": c.sample_texts(n_texts, min_words=8, spread=17), "image": images(n_images)}
     payloads = {
         "text": [{"text": t} for t in workloads["text"]],
         "image": [{"image": base64.b64encode(b).decode()} for b in workloads["image"]],
     }
     c.print_machine()
     print(
-        f"{CLIENTS} clients, single-item requests; {N_TEXTS} texts (8-24 words), "
-        f"{N_IMAGES} images (320x240 JPEG); {THREADS} torch threads; best of {args.rounds} "
+        f"{CLIENTS} clients, single-item requests; {n_texts} texts (8-24 words), "
+        f"{n_images} images (320x240 JPEG); {args.device} {args.dtype}, {THREADS} torch "
+        f"threads; best of {args.rounds} "
         f"interleaved rounds; load average {os.getloadavg()[0]:.1f} at start"
     )
     # All servers start once and idle while another runs; rounds interleave every setting
     # with the in-process baseline, and each keeps its best round (the machine is shared).
-    servers = {name: start_server(model, extra) for name, extra in SETTINGS.items()}
+    servers = {
+        name: start_server(model, extra, args.device, args.dtype)
+        for name, extra in SETTINGS.items()
+    }
     best: dict[tuple[str, str], tuple[float, ...]] = {}
     try:
         for _, url in servers.values():
@@ -178,7 +192,7 @@ def main() -> None:
             order = contenders[shift:] + contenders[:shift]
             for kind, name in ((kind, name) for kind in ("text", "image") for name in order):
                 if name == BASELINE:
-                    base = baseline(model, kind, workloads[kind])
+                    base = baseline(model, kind, workloads[kind], args.device, args.dtype)
                     if base > best.get((kind, BASELINE), (0.0,))[0]:
                         best[(kind, BASELINE)] = (base,)
                 else:
