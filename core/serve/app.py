@@ -32,7 +32,7 @@ from .security import ApiKeys
 from .settings import ServeSettings
 from .urls import UrlPolicy
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "load_embedder"]
 
 EMBEDDINGS_PATH = "/v1/embeddings"
 
@@ -63,9 +63,21 @@ class _RequestMetrics:
             self.metrics.latency.observe(time.perf_counter() - start)
 
 
-def create_app(settings: ServeSettings | None = None) -> FastAPI:
-    """A Jina-compatible embeddings app serving ``settings.config``'s model."""
+def load_embedder(settings: ServeSettings) -> Embedder:
+    """The model as the server runs it: raw rows (the server normalizes per request)."""
+    return Embedder.from_config(settings.config.replace(normalize=False, show_progress=False))
+
+
+def create_app(
+    settings: ServeSettings | None = None, *, embedder: Embedder | None = None
+) -> FastAPI:
+    """A Jina-compatible embeddings app serving ``settings.config``'s model.
+
+    The model loads in the app's start-up, unless ``embedder`` (from :func:`load_embedder`) is
+    given: the app then serves that one and closes it when it stops.
+    """
     settings = settings or ServeSettings()
+    preloaded = [embedder] if embedder is not None else []
     metrics = ServeMetrics()
     state = ServerState(
         settings=settings,
@@ -79,9 +91,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The server normalizes per request (``normalized``), so the model returns raw rows.
-        config = settings.config.replace(normalize=False, show_progress=False)
-        embedder = await asyncio.to_thread(Embedder.from_config, config)
+        embedder = (
+            preloaded.pop() if preloaded else await asyncio.to_thread(load_embedder, settings)
+        )
         batcher = Batcher(
             embedder,
             max_batch_size=settings.max_batch_size,
@@ -90,6 +102,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             metrics=metrics,
         )
         state.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="clipbridge-decode")
+        state.fetch_pool = ThreadPoolExecutor(
+            settings.fetch_workers, thread_name_prefix="clipbridge-fetch"
+        )
         state.embedder = embedder
         await batcher.start()
         state.batcher = batcher
@@ -99,6 +114,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             state.batcher = None
             await batcher.stop()
             state.pool.shutdown(wait=True)
+            state.fetch_pool.shutdown(wait=True)
             embedder.close()
 
     app = FastAPI(

@@ -177,9 +177,11 @@ class Batcher:
                 await self._wakeup.wait()
                 continue
             queue = self._queues[key]
-            deadline = queue[0].arrived + self.max_wait
             while len(queue) < self.max_batch_size and not self._stopping:
-                left = deadline - time.monotonic()
+                # The oldest live item sets the deadline: requests whose clients left are gone.
+                if not self._live(key):
+                    break
+                left = queue[0].arrived + self.max_wait - time.monotonic()
                 if left <= 0:
                     break
                 self._wakeup.clear()

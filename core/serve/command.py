@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import Any
@@ -17,10 +18,43 @@ from .settings import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_WAIT_MS,
     ServeSettings,
+    ServeStartError,
     keys_from_env,
 )
 
-__all__ = ["register", "settings_from_args"]
+__all__ = ["api_key", "non_negative_ms", "port_number", "register", "settings_from_args"]
+
+
+def port_number(text: str) -> int:
+    """An argparse ``type``: a TCP port, 0 to 65535 (0: a free one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, not {text!r}")
+    return value
+
+
+def non_negative_ms(text: str) -> float:
+    """An argparse ``type``: a finite number of milliseconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of milliseconds >= 0, not {text!r}")
+    return value
+
+
+def api_key(text: str) -> str:
+    """An argparse ``type``: a key that is not empty or blank (``--api-key "$UNSET"``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "is empty or blank (an unset variable?); give the key, or leave --api-key out "
+            "to serve without one"
+        )
+    return text.strip()
 
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
@@ -33,6 +67,11 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     }
     if args.base_url:
         fields["base_url"] = args.base_url
+    if args.max_inputs > args.max_queue:
+        raise ServeStartError(
+            f"--max-inputs {args.max_inputs} is above --max-queue {args.max_queue}: a request "
+            "that large could never be admitted; lower --max-inputs or raise --max-queue"
+        )
     return ServeSettings(
         config=EmbedderConfig(model=args.model, **fields),
         served_model_name=args.served_model_name,
@@ -63,7 +102,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    run(settings, host=args.host, port=args.port, on_ready=ready, log_level=args.log_level)
+    stopped = run(
+        settings, host=args.host, port=args.port, on_ready=ready, log_level=args.log_level
+    )
+    if stopped is not None:
+        print(
+            f"clipbridge serve: stopped on {stopped.name} after answering the requests in "
+            "flight; run the same command to serve again",
+            file=sys.stderr,
+            flush=True,
+        )
     return 0
 
 
@@ -86,10 +134,14 @@ def register(subparsers: Any) -> None:
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine)"
     )
     serve.add_argument(
-        "--port", type=int, default=8080, help="port to listen on; 0 picks a free one (8080)"
+        "--port",
+        type=port_number,
+        default=8080,
+        help="port to listen on; 0 picks a free one (8080)",
     )
     serve.add_argument(
         "--api-key",
+        type=api_key,
         action="append",
         default=[],
         metavar="KEY",
@@ -105,7 +157,7 @@ def register(subparsers: Any) -> None:
     )
     serve.add_argument(
         "--max-wait-ms",
-        type=float,
+        type=non_negative_ms,
         default=DEFAULT_MAX_WAIT_MS,
         metavar="MS",
         help="how long the oldest queued item waits for others before its batch runs "

@@ -22,7 +22,7 @@ from ..images import ImageLimits, decode_image
 from ..pricing import image_tokens
 from .urls import UrlPolicy, fetch_image_url
 
-__all__ = ["ImageReady", "InputItem", "parse_items", "prepare_image"]
+__all__ = ["ImageReady", "InputItem", "check_image", "image_bytes", "parse_items", "prepare_image"]
 
 _IMAGE_KEYS = ("image", "url", "bytes")
 _KEYS = ("text", *_IMAGE_KEYS)
@@ -45,6 +45,19 @@ class ImageReady:
     tokens: int
 
 
+def _check_unicode(value: str, index: int, what: str) -> None:
+    """A JSON string may hold a lone surrogate (``"\\ud800"``), which no tokenizer or URL
+    parser takes: refuse it here, naming the item."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            index,
+            f"{what} holds a lone surrogate (\\u{ord(value[exc.start]):04x} at character "
+            f"{exc.start}), which is not valid Unicode text",
+        ) from None
+
+
 def _image_item(value: str, index: int, key: str) -> InputItem:
     head = value[:16].lower()
     if head.startswith(("http://", "https://")):
@@ -61,7 +74,9 @@ def _parse_one(item: Any, index: int) -> InputItem:
         # A data:image URI is an image whichever way it comes (Haystack's Jina image embedder
         # sends them as plain strings); any other string is text, never a path.
         if item[:11].lower() == "data:image/":
+            _check_unicode(item, index, "the image")
             return InputItem("image", item, "data")
+        _check_unicode(item, index, "the text")
         return InputItem("text", item, "text")
     if not isinstance(item, dict):
         raise InvalidInputError(
@@ -78,6 +93,7 @@ def _parse_one(item: Any, index: int) -> InputItem:
     value = item[key]
     if not isinstance(value, str):
         raise InvalidInputError(index, f'"{key}" must be a string, not {type(value).__name__}')
+    _check_unicode(value, index, f'"{key}"')
     if key == "text":
         return InputItem("text", value, "text")
     if not value.strip():
@@ -124,10 +140,14 @@ def image_bytes(item: InputItem, index: int, limits: ImageLimits, urls: UrlPolic
     return data
 
 
-def prepare_image(item: InputItem, index: int, limits: ImageLimits, urls: UrlPolicy) -> ImageReady:
-    """Bytes + a full guarded decode (bytes, pixels, format) + tokens billed by the tile rule."""
-    data = image_bytes(item, index, limits, urls)
+def check_image(data: bytes, index: int, limits: ImageLimits) -> ImageReady:
+    """A full guarded decode (bytes, pixels, format) + tokens billed by the tile rule."""
     image = decode_image(data, index, limits)
     width, height = image.size
     image.close()
     return ImageReady(data, image_tokens(width, height))
+
+
+def prepare_image(item: InputItem, index: int, limits: ImageLimits, urls: UrlPolicy) -> ImageReady:
+    """:func:`image_bytes` then :func:`check_image` (blocking: call from a worker thread)."""
+    return check_image(image_bytes(item, index, limits, urls), index, limits)

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from ..config import TASKS
 from ..embedder import Embedder, normalize_rows
@@ -23,7 +27,7 @@ from ..errors import InvalidInputError
 from ..images import ImageLimits
 from .batcher import Batcher, Kind
 from .errors import ServeError, field_error
-from .inputs import InputItem, parse_items, prepare_image
+from .inputs import ImageReady, InputItem, check_image, parse_items, prepare_image
 from .metrics import CONTENT_TYPE, ServeMetrics
 from .schemas import (
     EmbeddingRequest,
@@ -34,12 +38,14 @@ from .schemas import (
 )
 from .security import ApiKeys
 from .settings import ServeSettings
-from .urls import UrlPolicy
+from .urls import UrlPolicy, fetch_image_url
 
 __all__ = ["ServerState", "router"]
 
 OUTPUT_TYPES = ("float", "base64")
 RETRY_AFTER_SECONDS = 1
+CLIENT_CLOSED = 499  # nginx's status for a request whose client left before the answer
+T = TypeVar("T")
 
 
 @dataclass
@@ -53,7 +59,8 @@ class ServerState:
     urls: UrlPolicy
     embedder: Embedder | None = None
     batcher: Batcher | None = None
-    pool: ThreadPoolExecutor | None = None
+    pool: ThreadPoolExecutor | None = None  # decoding and token counts: CPU work
+    fetch_pool: ThreadPoolExecutor | None = None  # image URL fetches: waiting on the network
 
 
 def _state(request: Request) -> ServerState:
@@ -86,7 +93,7 @@ def _check_request(body: EmbeddingRequest, state: ServerState, embedder: Embedde
     """The output type, after the model, dimensions, output type and size checks."""
     settings = state.settings
     if body.model is not None and body.model not in settings.accepted_model_names:
-        names = " or ".join(repr(n) for n in settings.accepted_model_names)
+        names = " or ".join(repr(n) for n in settings.public_model_names)
         raise ServeError(
             400, f"model {body.model!r} is not served here; this server serves {names}"
         )
@@ -122,22 +129,45 @@ def _check_request(body: EmbeddingRequest, state: ServerState, embedder: Embedde
     return output
 
 
+async def _ready_image(item: InputItem, index: int, state: ServerState) -> ImageReady:
+    """An image item fetched (URLs, on the fetch threads) and decoded (on the decode threads).
+
+    Waiting on a slow host happens only on the fetch threads, so texts and local images of other
+    requests never queue behind it.
+    """
+    loop = asyncio.get_running_loop()
+    if item.source != "url":
+        return await loop.run_in_executor(
+            state.pool, prepare_image, item, index, state.limits, state.urls
+        )
+    fetch = functools.partial(
+        fetch_image_url, item.value, index, limits=state.limits, policy=state.urls
+    )
+    data = await loop.run_in_executor(state.fetch_pool, fetch)
+    return await loop.run_in_executor(state.pool, check_image, data, index, state.limits)
+
+
 async def _prepare(
     items: Sequence[InputItem], state: ServerState, embedder: Embedder
 ) -> tuple[list[tuple[Kind, Any]], int]:
-    """Decode and check every item in worker threads -> (batcher items, tokens billed)."""
+    """Fetch, decode and check every item in worker threads -> (batcher items, tokens billed)."""
     loop = asyncio.get_running_loop()
     texts = [i for i, item in enumerate(items) if item.kind == "text"]
     tasks: dict[int, asyncio.Future[Any]] = {
-        i: loop.run_in_executor(state.pool, prepare_image, item, i, state.limits, state.urls)
+        i: asyncio.ensure_future(_ready_image(item, i, state))
         for i, item in enumerate(items)
         if item.kind == "image"
     }
     counting = loop.run_in_executor(
         state.pool, embedder.count_tokens, [items[i].value for i in texts]
     )
-    results = await asyncio.gather(*tasks.values(), return_exceptions=True)
-    counts = await counting
+    try:
+        results = await asyncio.gather(*tasks.values(), return_exceptions=True)
+        counts = await counting
+    except asyncio.CancelledError:  # the client left: stop fetches and decodes not yet begun
+        for task in (*tasks.values(), counting):
+            task.cancel()
+        raise
     ready = dict(zip(tasks, results, strict=True))
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:  # the request fails whole, naming its first bad item
@@ -154,6 +184,55 @@ async def _prepare(
         out.append(("text", item.value) if item.kind == "text" else ("image", ready[i].data))
     tokens = sum(counts) + sum(r.tokens for r in results)
     return out, tokens
+
+
+def _parse_body(raw: bytes) -> EmbeddingRequest:
+    """The request body -> :class:`EmbeddingRequest`; anything that is not valid JSON, or not
+    the schema, is a 422 in Jina's field-error shape."""
+    try:
+        data = json.loads(raw)  # bytes: UTF-8 (or UTF-16/32 with their marks), as JSON allows
+    except json.JSONDecodeError as exc:
+        raise field_error("body", f"malformed JSON at character {exc.pos}: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise field_error(
+            "body", f"malformed JSON: the body is not UTF-8 text (byte {exc.start})"
+        ) from None
+    except RecursionError:
+        raise field_error("body", "malformed JSON: arrays or objects nested too deeply") from None
+    except ValueError as exc:  # Python's cap on the digits of an integer
+        reason = "a number has too many digits" if "digits" in str(exc) else str(exc)
+        raise field_error("body", f"malformed JSON: {reason}") from None
+    try:
+        return EmbeddingRequest.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns once the client has disconnected (call after the body was read)."""
+    try:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+    except Exception:  # the server cannot tell: never report a disconnect
+        await asyncio.Event().wait()
+
+
+async def _unless_client_gone(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """``work``'s result, or ``ServeError(499)`` with ``work`` cancelled if the client leaves
+    first: its items are dropped before they reach the model and free their queue places."""
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_client_gone(request))
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+    if task.cancelled():
+        raise ServeError(CLIENT_CLOSED, "the client closed the connection")
+    return task.result()
 
 
 def _encode(
@@ -191,12 +270,19 @@ def _encode(
     response_model=EmbeddingResponse,
     responses=_ERRORS,
     summary="Embed texts and images (Jina Embeddings API)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": EmbeddingRequest.model_json_schema()}},
+        }
+    },
 )
-async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
+async def embeddings(request: Request) -> Response:
     state = _state(request)
     embedder, batcher = state.embedder, state.batcher
     if embedder is None or batcher is None:
         raise ServeError(503, "the model is not loaded yet", headers={"Retry-After": "1"})
+    body = _parse_body(await request.body())
     output = _check_request(body, state, embedder)
     try:
         items = parse_items(body.input)
@@ -208,12 +294,15 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
             f"the server's queue is full ({batcher.max_queue} items); retry shortly",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
+
+    async def compute() -> tuple[np.ndarray, int]:
+        ready, tokens = await _prepare(items, state, embedder)
+        return await batcher.submit(ready, task=_task(body.task)), tokens
+
     try:
-        try:
-            ready, tokens = await _prepare(items, state, embedder)
-            vectors = await batcher.submit(ready, task=_task(body.task))
-        except InvalidInputError as exc:
-            raise ServeError(400, f"input[{exc.index}]: {exc.reason}") from exc
+        vectors, tokens = await _unless_client_gone(request, compute())
+    except InvalidInputError as exc:
+        raise ServeError(400, f"input[{exc.index}]: {exc.reason}") from exc
     finally:
         batcher.release(len(items))
     content = await asyncio.to_thread(
@@ -231,7 +320,7 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
 @router.get("/v1/models", response_model=ModelList, dependencies=[Depends(require_key)])
 async def models(request: Request) -> dict[str, Any]:
     state = _state(request)
-    names = state.settings.accepted_model_names
+    names = state.settings.public_model_names
     dimension = state.embedder.dimension if state.embedder is not None else 0
     card = {"id": names[0], "object": "model", "owned_by": "clipbridge"}
     card.update(dimension=dimension, aliases=list(names[1:]))

@@ -8,6 +8,9 @@ Example::
 
 from __future__ import annotations
 
+import errno
+import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,10 +18,12 @@ from typing import Any
 
 import uvicorn
 
-from .app import create_app
-from .settings import ServeSettings
+from ..embedder import Embedder
+from ..errors import ClipBridgeError
+from .app import create_app, load_embedder
+from .settings import ServeSettings, ServeStartError
 
-__all__ = ["OnReady", "ReadyServer", "run", "serve_in_thread"]
+__all__ = ["OnReady", "ReadyServer", "bind_socket", "run", "serve_in_thread"]
 
 
 OnReady = Callable[[str, str], None]
@@ -33,14 +38,18 @@ def _device(app: Any) -> str:
 
 
 class ReadyServer(uvicorn.Server):
-    """A uvicorn server that calls ``on_ready(base_url, device)`` once it listens."""
+    """A uvicorn server that calls ``on_ready(base_url, device)`` once it listens, and records
+    the signal that stopped it (``stop_signal``)."""
 
     def __init__(self, config: uvicorn.Config, on_ready: OnReady | None) -> None:
         super().__init__(config)
         self.on_ready = on_ready
         self.base_url: str | None = None
+        self.stop_signal: signal.Signals | None = None
 
     def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.stop_signal is None:
+            self.stop_signal = signal.Signals(sig)
         super().handle_exit(sig, frame)
         # SIGINT/SIGTERM asked for this graceful stop: return normally (exit status 0, no
         # KeyboardInterrupt traceback) instead of uvicorn re-raising the signal afterwards.
@@ -59,9 +68,43 @@ class ReadyServer(uvicorn.Server):
             self.on_ready(self.base_url, _device(self.config.app))
 
 
-def _config(settings: ServeSettings, host: str, port: int, **uvicorn_options: Any) -> Any:
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` as uvicorn binds it; a port in use, a host that does
+    not resolve or is not this machine's is a :class:`ServeStartError` (one sentence)."""
+    if not 0 <= port <= 65535:
+        raise ServeStartError(f"port {port} is not a TCP port (0 to 65535; 0: a free one)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        if isinstance(exc, socket.gaierror):
+            reason = f"cannot listen on {host!r}: no such host ({exc.strerror})"
+        elif exc.errno == errno.EADDRINUSE:
+            reason = (
+                f"port {port} on {host} is already in use (another server is listening there); "
+                "pick another --port, or --port 0 for a free one"
+            )
+        elif exc.errno == errno.EACCES:
+            reason = f"no permission to listen on port {port} (ports below 1024 need root)"
+        else:
+            reason = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        raise ServeStartError(reason) from None
+    return sock
+
+
+def _config(
+    settings: ServeSettings,
+    host: str,
+    port: int,
+    embedder: Embedder | None = None,
+    **uvicorn_options: Any,
+) -> Any:
     options = {"log_level": "warning", "timeout_graceful_shutdown": 30, **uvicorn_options}
-    return uvicorn.Config(create_app(settings), host=host, port=port, lifespan="on", **options)
+    app = create_app(settings, embedder=embedder)
+    return uvicorn.Config(app, host=host, port=port, lifespan="on", **options)
 
 
 def run(
@@ -71,9 +114,28 @@ def run(
     port: int = 8080,
     on_ready: OnReady | None = None,
     **uvicorn_options: Any,
-) -> None:
-    """Serve in the foreground until SIGINT/SIGTERM (in-flight requests finish first)."""
-    ReadyServer(_config(settings, host, port, **uvicorn_options), on_ready).run()
+) -> signal.Signals | None:
+    """Serve in the foreground until SIGINT/SIGTERM (in-flight requests finish first); return
+    the signal that stopped the server.
+
+    The port is bound, then the model loaded, before uvicorn starts: a port in use or a model
+    that cannot be loaded raises :class:`ServeStartError` (one sentence, no uvicorn log).
+    """
+    sock = bind_socket(host, port)
+    try:
+        try:
+            embedder = load_embedder(settings)
+        except ClipBridgeError:
+            raise
+        except Exception as exc:  # a broken checkpoint: torch, safetensors, json, ...
+            raise ServeStartError(
+                f"cannot load the model {settings.config.model!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        server = ReadyServer(_config(settings, host, port, embedder, **uvicorn_options), on_ready)
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    return server.stop_signal
 
 
 @contextmanager

@@ -9,15 +9,18 @@ import os
 from dataclasses import dataclass, field
 
 from ..config import EmbedderConfig, hub_repo_id
+from ..errors import ClipBridgeError
 
 __all__ = [
     "API_KEYS_ENV",
+    "DEFAULT_FETCH_WORKERS",
     "DEFAULT_MAX_BATCH_SIZE",
     "DEFAULT_MAX_INPUTS",
     "DEFAULT_MAX_QUEUE",
     "DEFAULT_MAX_REQUEST_BYTES",
     "DEFAULT_MAX_WAIT_MS",
     "ServeSettings",
+    "ServeStartError",
     "is_loopback_host",
     "keys_from_env",
 ]
@@ -28,6 +31,11 @@ DEFAULT_MAX_WAIT_MS = 5.0
 DEFAULT_MAX_QUEUE = 512
 DEFAULT_MAX_REQUEST_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_INPUTS = 256
+DEFAULT_FETCH_WORKERS = 16
+
+
+class ServeStartError(ClipBridgeError):
+    """The server cannot start: a setting, the port or the model (the CLI prints it, exit 2)."""
 
 
 def keys_from_env(environ: dict[str, str] | None = None) -> tuple[str, ...]:
@@ -49,6 +57,13 @@ def is_loopback_host(host: str) -> bool:
 def _short_name(model: str) -> str:
     """``jinaai/jina-clip-v1`` -> ``jina-clip-v1``; a local folder -> its last part."""
     return model.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _is_local_path(model: str) -> bool:
+    """True when ``model`` names a folder on this machine rather than a hub id."""
+    if model.startswith(("/", ".", "~")) or model.count("/") > 1 or any(c in model for c in "\\:"):
+        return True
+    return os.path.isdir(os.path.expanduser(model))
 
 
 @dataclass(kw_only=True)
@@ -73,9 +88,16 @@ class ServeSettings:
     allow_image_urls: bool = False
     allow_private_urls: bool = False
     decode_workers: int | None = None  # default: the config's image_workers
+    fetch_workers: int = DEFAULT_FETCH_WORKERS  # image URLs fetched at once (separate threads)
 
     def __post_init__(self) -> None:
-        for name in ("max_batch_size", "max_queue", "max_request_bytes", "max_inputs"):
+        for name in (
+            "max_batch_size",
+            "max_queue",
+            "max_request_bytes",
+            "max_inputs",
+            "fetch_workers",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -106,10 +128,19 @@ class ServeSettings:
         return self.served_model_name or _short_name(self.config.model)
 
     @property
-    def accepted_model_names(self) -> tuple[str, ...]:
-        """Names a request's ``model`` may use: the served name, the model as given, its hub id."""
-        names = [self.model_name, self.config.model, hub_repo_id(self.config.model)]
+    def public_model_names(self) -> tuple[str, ...]:
+        """The names the server tells clients: the served name, and the hub id when the model
+        is one. A local folder's path is never among them (it is a fact of this machine)."""
+        names = [self.model_name]
+        if not _is_local_path(self.config.model):
+            names += [self.config.model, hub_repo_id(self.config.model)]
         return tuple(dict.fromkeys(names))
+
+    @property
+    def accepted_model_names(self) -> tuple[str, ...]:
+        """Names a request's ``model`` may use: the public names, and ``--model`` as given
+        (clipbridge's API backend sends that)."""
+        return tuple(dict.fromkeys([*self.public_model_names, self.config.model]))
 
     @property
     def workers(self) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -116,8 +117,81 @@ def test_ready_line_then_sigterm_finishes_in_flight_requests(tiny_model_path):
         thread.join(60)
         assert result and result[0].status_code == 200 and len(result[0].json()["data"]) == 1
         assert proc.wait(60) == 0
-        assert KEY not in proc.stderr.read()
+        err = proc.stderr.read()
+        assert KEY not in err
+        assert err.strip().splitlines() == [
+            "clipbridge serve: stopped on SIGTERM after answering the requests in flight; run "
+            "the same command to serve again"
+        ], err
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Fails the test if the model would load (the mistakes must be caught before)."""
+    from clipbridge.serve import runner
+
+    def refuse(settings):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(runner, "load_embedder", refuse)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--api-key", ""], "argument --api-key: is empty or blank (an unset variable?)"),
+        (["--api-key", "  "], "argument --api-key: is empty or blank"),
+        (["--max-inputs", "600", "--max-queue", "512"], "--max-inputs 600 is above --max-queue"),
+        (["--max-wait-ms", "-1"], "argument --max-wait-ms: must be a number of milliseconds"),
+        (["--max-wait-ms", "nan"], "argument --max-wait-ms: must be a number of milliseconds"),
+        (["--port", "99999"], "argument --port: must be a port from 0 to 65535, not '99999'"),
+        (["--port", "-5"], "argument --port: must be a port from 0 to 65535, not '-5'"),
+    ],
+)
+def test_a_mistake_is_one_sentence_and_exit_2_before_the_model_loads(
+    argv, says, tiny_model_path, capsys, no_model_load, monkeypatch
+):
+    monkeypatch.delenv("CLIPBRIDGE_SERVE_API_KEYS", raising=False)
+    try:
+        code = main(["serve", "--model", tiny_model_path, *argv])
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and says in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_a_port_in_use_is_one_sentence_before_the_model_loads(
+    tiny_model_path, capsys, no_model_load
+):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--model", tiny_model_path, "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"clipbridge: port {port} on 127.0.0.1 is already in use (another server is listening "
+        "there); pick another --port, or --port 0 for a free one\n"
+    )
+
+
+@pytest.mark.parametrize("model", ["missing-folder", "no-such-org/no-such-model"])
+def test_a_missing_model_is_one_sentence_and_exit_2(model, tmp_path, monkeypatch):
+    # A subprocess, as a user runs it: no uvicorn start-up traceback, exit 2, port released.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    if model == "missing-folder":
+        model = str(tmp_path / model)
+    proc = subprocess.run(
+        [sys.executable, "-m", "clipbridge.cli", "serve", "--model", model, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("clipbridge: ") and model in lines[0], lines
