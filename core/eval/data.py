@@ -108,19 +108,45 @@ class EvalData:
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) of the non-blank lines of a UTF-8 file."""
     try:
-        with path.open(encoding="utf-8") as fh:
-            text = fh.read()
+        with path.open("rb") as fh:
+            data = fh.read()
     except FileNotFoundError as exc:
         raise EvalDataError(f"{path} does not exist") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalDataError(f"cannot read {path}: {exc}") from exc
+    except OSError as exc:
+        raise EvalDataError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        number = data.count(b"\n", 0, exc.start) + 1
+        raise EvalDataError(
+            f"{path} line {number} is not UTF-8 text (byte 0x{data[exc.start]:02x})"
+        ) from exc
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             yield number, line
 
 
+def _lone_surrogate(value: Any) -> str | None:
+    """The first string in ``value`` (a JSON value) that is not valid Unicode, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value
+        return None
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list):
+        for part in value:
+            found = _lone_surrogate(part)
+            if found is not None:
+                return found
+    return None
+
+
 def _records(path: Path, keys: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The JSON objects of a JSONL file, each checked for ``keys`` holding strings or numbers."""
+    """The JSON objects of a JSONL file, each checked for ``keys`` holding strings or numbers
+    and for strings that are not valid Unicode (JSON's ``"\\ud800"`` escapes)."""
     count = 0
     for number, line in _lines(path):
         try:
@@ -135,6 +161,13 @@ def _records(path: Path, keys: tuple[str, ...]) -> Iterator[tuple[int, dict[str,
                 raise EvalDataError(
                     f"{path} line {number} needs a {key!r} string, got {value!r:.60}"
                 )
+        bad = _lone_surrogate(record)
+        if bad is not None:
+            char = next(c for c in bad if 0xD800 <= ord(c) <= 0xDFFF)
+            raise EvalDataError(
+                f"{path} line {number} holds text that is not valid Unicode "
+                f"(a lone surrogate, \\u{ord(char):04x})"
+            )
         count += 1
         yield number, record
     if count == 0:

@@ -9,16 +9,21 @@ Example::
 """
 
 from .embedding import Embedded, embed_items, embed_or_record
-from .pipeline import IndexSummary, run_index
+from .lock import OutputLockedError
+from .pipeline import IndexInterrupted, IndexJob, IndexSummary, prepare_index, run_index
 from .sources import Item, SourceError, list_items
 
 __all__ = [
     "Embedded",
+    "IndexInterrupted",
+    "IndexJob",
     "IndexSummary",
     "Item",
+    "OutputLockedError",
     "SourceError",
     "embed_items",
     "embed_or_record",
     "list_items",
+    "prepare_index",
     "run_index",
 ]

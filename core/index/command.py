@@ -3,17 +3,50 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from ..cli.options import add_model_options, embedder_from_args
+from ..cli.options import add_model_options, embedder_from_args, output_path, positive_int
 
 __all__ = ["register"]
 
 
+def _non_negative(text: str) -> float:
+    """An argparse ``type``: a number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text!r}")
+    return value
+
+
+@contextmanager
+def _stop_signals() -> Iterator[dict[str, int]]:
+    """SIGTERM stops the run as Ctrl-C does (a ``KeyboardInterrupt``); yields the signal seen."""
+    seen = {"signal": signal.SIGINT}
+
+    def on_term(signum: int, frame: Any) -> None:
+        seen["signal"] = signum
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread: leave signals alone
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
-    from .pipeline import run_index
+    from .pipeline import IndexInterrupted, prepare_index
 
     ray_options = None
     if args.engine == "ray":
@@ -29,25 +62,50 @@ def _cmd_index(args: argparse.Namespace) -> int:
     elif args.ray_address or args.ray_concurrency or args.ray_num_gpus or args.ray_num_cpus != 1:
         print("clipbridge index: --ray-* options need --engine ray", file=sys.stderr)
         return 2
-    embedder = embedder_from_args(args)
-    if args.batch_size:
-        embedder = type(embedder).from_config(embedder.config.replace(batch_size=args.batch_size))
-    summary = run_index(
-        args.sources,
-        args.out,
-        kind=args.kind,
-        embedder=embedder,
-        engine=args.engine,
-        ray_options=ray_options,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        chunk_size=args.chunk_size,
-        text_column=args.text_column,
-        progress=not args.no_progress,
-    )
+    with _stop_signals() as seen:
+        try:
+            with prepare_index(
+                args.sources,
+                args.out,
+                kind=args.kind,
+                resume=args.resume,
+                overwrite=args.overwrite,
+                chunk_size=args.chunk_size,
+                text_column=args.text_column,
+            ) as job:
+                if ray_options is not None:
+                    from ..ray.indexing import connect_ray
+
+                    connect_ray(ray_options)  # an unreachable cluster is told before the model
+                embedder = embedder_from_args(args)
+                if args.batch_size:
+                    config = embedder.config.replace(batch_size=args.batch_size)
+                    embedder = type(embedder).from_config(config)
+                summary = job.run(
+                    embedder,
+                    engine=args.engine,
+                    ray_options=ray_options,
+                    progress=not args.no_progress,
+                )
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, IndexInterrupted):
+                done = f"{exc.done} of {exc.total} done"
+            else:
+                done = "nothing embedded yet"
+            print(
+                f"clipbridge index: interrupted: {done}; rerun with --resume to embed the rest",
+                file=sys.stderr,
+            )
+            return 128 + int(seen["signal"])
     print(summary.format())
     if summary.extra.get("cluster_resources"):
         print(f"ray: {summary.extra['actors']} actors on {summary.extra['cluster_resources']}")
+    if summary.failed and not summary.done:
+        print(
+            f"clipbridge index: every item failed; the first: {summary.first_error}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -63,7 +121,13 @@ def register(subparsers: Any) -> None:
         "error). Chunks are flushed as they finish; --resume skips ids already written.",
     )
     index.add_argument("sources", nargs="+", metavar="SOURCE", help="file, folder or glob")
-    index.add_argument("--out", type=Path, required=True, help="the Parquet file to write")
+    index.add_argument(
+        "--out",
+        type=output_path(".parquet", stdout=False),
+        required=True,
+        metavar="OUT.parquet",
+        help="the Parquet file to write (never a folder or another kind of file)",
+    )
     index.add_argument(
         "--kind",
         choices=("image", "text"),
@@ -79,17 +143,19 @@ def register(subparsers: Any) -> None:
     index.add_argument("--resume", action="store_true", help="skip ids already in OUT")
     index.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     add_model_options(index)
-    index.add_argument("--batch-size", type=int, default=None, help="items per model call")
+    index.add_argument("--batch-size", type=positive_int, default=None, help="items per model call")
     index.add_argument(
         "--chunk-size",
-        type=int,
+        type=positive_int,
         default=DEFAULT_CHUNK_SIZE,
         help=f"rows per flushed chunk (default {DEFAULT_CHUNK_SIZE})",
     )
     index.add_argument("--text-column", default="text", help="text column of .jsonl/.parquet")
     index.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
-    index.add_argument("--ray-concurrency", type=int, default=None, help="actors (one model each)")
-    index.add_argument("--ray-num-gpus", type=float, default=0, help="GPUs per actor")
-    index.add_argument("--ray-num-cpus", type=float, default=1, help="CPUs per actor")
+    index.add_argument(
+        "--ray-concurrency", type=positive_int, default=None, help="actors (one model each)"
+    )
+    index.add_argument("--ray-num-gpus", type=_non_negative, default=0, help="GPUs per actor")
+    index.add_argument("--ray-num-cpus", type=_non_negative, default=1, help="CPUs per actor")
     index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     index.set_defaults(func=_cmd_index)

@@ -8,7 +8,9 @@ failed). The schema metadata holds ``clipbridge.model``, ``clipbridge.dimension`
 While a run goes on, each chunk is a complete Parquet file in ``OUT.parts/`` (written to a
 temporary name, then renamed), so a killed run loses at most the chunk it was embedding. At the
 end the parts are appended to ``OUT`` (written next to it, then renamed) and removed. ``--resume``
-reads the ids of ``OUT`` and of the parts left by a killed run.
+reads the ids of ``OUT`` and of the parts left by a killed run. Joining keeps the first row of
+each id, so a run killed after the rename but before the parts were removed leaves nothing
+twice: the next ``--resume`` finds every id done and joins the same file again.
 
 Example::
 
@@ -24,6 +26,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +45,7 @@ __all__ = [
     "COLUMNS",
     "ChunkWriter",
     "build_table",
+    "check_output",
     "done_ids",
     "index_schema",
     "parts_dir",
@@ -52,6 +56,7 @@ COLUMNS = ("id", "source", "kind", "embedding", "error")
 META_MODEL = b"clipbridge.model"
 META_DIMENSION = b"clipbridge.dimension"
 META_CONFIG = b"clipbridge.config"
+PARQUET_MAGIC = b"PAR1"
 
 
 def _pa() -> Any:
@@ -154,6 +159,47 @@ def existing_output(out: Path) -> list[Path]:
     return [p for p in (out, parts_dir(out)) if p.exists()]
 
 
+def _is_parquet(path: Path) -> bool:
+    """Whether ``path`` starts and ends with Parquet's magic bytes."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+            fh.seek(-4, os.SEEK_END)
+            return head == PARQUET_MAGIC and fh.read(4) == PARQUET_MAGIC
+    except OSError:
+        return False
+
+
+def check_output(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse an ``out`` that cannot be this run's output, before anything is loaded or removed.
+
+    :raises ClipBridgeError: ``out`` is a folder or a file that is not Parquet (never replaced,
+        ``overwrite`` or not), its folder is missing, or it exists and neither ``resume`` nor
+        ``overwrite`` is set, or ``resume`` meets a file clipbridge did not write.
+    """
+    if out.is_dir():
+        raise ClipBridgeError(f"--out {out} is a folder: give the name of a .parquet file")
+    if not out.parent.is_dir():
+        raise ClipBridgeError(f"cannot write {out}: no folder {out.parent}")
+    if out.exists() and not (out.is_file() and _is_parquet(out)):
+        raise ClipBridgeError(
+            f"{out} exists and is not a Parquet file: clipbridge index does not replace it; "
+            "remove it or pick another --out"
+        )
+    parts = parts_dir(out)
+    if parts.exists() and not parts.is_dir():
+        raise ClipBridgeError(
+            f"{parts} exists and is not a folder: remove it or pick another --out"
+        )
+    found = existing_output(out)
+    if found and not (resume or overwrite):
+        raise ClipBridgeError(
+            f"{found[0]} exists: pass --resume to add what is missing, or --overwrite"
+        )
+    if resume and out.exists():
+        read_metadata(out)  # raises for a Parquet file clipbridge index did not write
+
+
 class ChunkWriter:
     """Writes each chunk as its own Parquet file in ``OUT.parts/``; :meth:`finish` joins them.
 
@@ -168,7 +214,8 @@ class ChunkWriter:
         self.out = out
         self.schema = schema
         self.folder = parts_dir(out)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        with _writing(self.folder):
+            self.folder.mkdir(parents=True, exist_ok=True)
         existing = _part_files(out)
         self._next = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
 
@@ -179,24 +226,56 @@ class ChunkWriter:
             return
         path = self.folder / f"part-{self._next:06d}.parquet"
         tmp = path.with_suffix(".tmp")
-        pq.write_table(table.select(list(COLUMNS)).cast(self.schema), tmp)
-        os.replace(tmp, path)
+        with _writing(path):
+            pq.write_table(table.select(list(COLUMNS)).cast(self.schema), tmp)
+            os.replace(tmp, path)
         self._next += 1
 
     def finish(self) -> int:
-        """Append every part to ``OUT`` (a new file, renamed into place); the row count."""
+        """Join ``OUT`` and every part into a new ``OUT`` (written next to it, then renamed),
+        each id once (the first row of it), and remove the parts; the row count.
+
+        Killed anywhere in here, the next run's ``finish`` makes the same file: before the
+        rename ``OUT`` is untouched, after it the parts left hold only ids ``OUT`` has.
+        """
         import pyarrow.parquet as pq
 
         sources = _written(self.out)
         tmp = self.out.with_name(self.out.name + ".tmp")
         rows = 0
-        with pq.ParquetWriter(tmp, self.schema) as writer:
+        seen: set[str] = set()
+        with _writing(self.out), pq.ParquetWriter(tmp, self.schema) as writer:
             for table in _tables(sources):
-                writer.write_table(table.cast(self.schema))
-                rows += table.num_rows
-        os.replace(tmp, self.out)
+                table = _first_of_each_id(table, seen)
+                if table.num_rows:
+                    writer.write_table(table.cast(self.schema))
+                    rows += table.num_rows
+        with _writing(self.out):
+            os.replace(tmp, self.out)
         shutil.rmtree(self.folder, ignore_errors=True)
         return rows
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failed write (disk full, read-only folder) into one sentence naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        raise ClipBridgeError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _first_of_each_id(table: pa.Table, seen: set[str]) -> pa.Table:
+    """The rows of ``table`` whose id is not in ``seen`` (nor earlier in ``table``); ``seen``
+    gets their ids."""
+    pa = _pa()
+    keep: list[bool] = []
+    for item_id in table.column("id").to_pylist():
+        new = item_id not in seen
+        keep.append(new)
+        if new:
+            seen.add(item_id)
+    return table if all(keep) else table.filter(pa.array(keep, pa.bool_()))
 
 
 def _tables(paths: Iterable[Path]) -> Iterator[pa.Table]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,8 +26,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..config import EmbedderConfig
 from ..errors import ClipBridgeError
 from .embedding import embed_items
-from .output import ChunkWriter, build_table, done_ids, existing_output, index_schema
-from .sources import DEFAULT_TEXT_COLUMN, Item, Kind, list_items
+from .lock import OutputLock
+from .output import (
+    ChunkWriter,
+    build_table,
+    check_output,
+    done_ids,
+    existing_output,
+    index_schema,
+)
+from .sources import DEFAULT_TEXT_COLUMN, Item, Kind, canonical_id, canonical_ids, list_items
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -34,7 +43,15 @@ if TYPE_CHECKING:
     from ..embedder import Embedder
     from ..ray.indexing import RayOptions
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "Engine", "IndexSummary", "run_index"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "Engine",
+    "IndexInterrupted",
+    "IndexJob",
+    "IndexSummary",
+    "prepare_index",
+    "run_index",
+]
 
 Engine = Literal["local", "ray"]
 DEFAULT_CHUNK_SIZE = 256
@@ -52,6 +69,7 @@ class IndexSummary:
     seconds: float = 0.0
     rows: int = 0  # rows in OUT at the end
     engine: str = "local"
+    first_error: str | None = None  # "id: reason" of the first failed item
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -79,6 +97,156 @@ def local_tables(
         yield build_table(chunk, embed_items(embedder, chunk), schema)
 
 
+class IndexInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, in the CLI) stopped a run: ``done`` of ``total`` items are in ``OUT``
+    or its parts, and ``--resume`` embeds the rest."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(f"interrupted: {done} of {total} done; rerun with --resume")
+        self.done = done
+        self.total = total
+
+
+@dataclass
+class IndexJob:
+    """A run whose arguments are checked and whose items are listed, before any model loads.
+
+    Made by :func:`prepare_index`, which holds the output's lock while it is in use.
+    """
+
+    out: Path
+    kind: Kind
+    items: list[Item]
+    resume: bool
+    overwrite: bool
+    chunk_size: int
+
+    def run(
+        self,
+        embedder: Embedder,
+        *,
+        engine: Engine = "local",
+        ray_options: RayOptions | None = None,
+        progress: bool = True,
+        on_chunk: Callable[[pa.Table], None] | None = None,
+    ) -> IndexSummary:
+        """Embed what is not done yet with ``embedder`` and write it; see :func:`run_index`.
+
+        :raises IndexInterrupted: on Ctrl-C; what was flushed stays for ``--resume``.
+        """
+        started = time.perf_counter()
+        written = 0
+        try:
+            if self.overwrite and not self.resume:
+                for path in existing_output(self.out):
+                    _remove(path)
+            schema = index_schema(embedder.dimension, embedder.config)
+            todo = self._todo(schema)
+            summary = IndexSummary(out=self.out, skipped=len(self.items) - len(todo), engine=engine)
+            written = summary.skipped
+            writer = ChunkWriter(self.out, schema)
+            tables = self._tables(embedder, todo, schema, engine, ray_options, summary)
+            bar = _progress_bar(len(todo), self.kind, progress)
+            try:
+                for table in tables:
+                    writer.write(table)
+                    written += table.num_rows
+                    _count(summary, table)
+                    bar.update(table.num_rows)
+                    bar.set_postfix(failed=summary.failed, refresh=False)
+                    if on_chunk is not None:
+                        on_chunk(table)
+            finally:
+                bar.close()
+                getattr(tables, "close", lambda: None)()
+            summary.rows = writer.finish()
+        except KeyboardInterrupt as exc:
+            raise IndexInterrupted(written, len(self.items)) from exc
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _todo(self, schema: pa.Schema) -> list[Item]:
+        """The items ``OUT`` and its parts do not hold yet, by id or by another spelling of it."""
+        if not self.resume:
+            return list(self.items)
+        done = done_ids(self.out, schema)
+        done_keys = canonical_ids(done)
+        cache: dict[str, str] = {}
+        return [
+            item
+            for item in self.items
+            if item.id not in done and canonical_id(item.id, cache) not in done_keys
+        ]
+
+    def _tables(
+        self,
+        embedder: Embedder,
+        todo: list[Item],
+        schema: pa.Schema,
+        engine: Engine,
+        ray_options: RayOptions | None,
+        summary: IndexSummary,
+    ) -> Iterator[pa.Table]:
+        if engine == "local":
+            return local_tables(embedder, todo, schema, self.chunk_size)
+        from ..ray.indexing import RayOptions, ray_tables
+
+        return ray_tables(
+            todo,
+            schema,
+            config=embedder.config,
+            chunk_size=self.chunk_size,
+            options=ray_options or RayOptions(),
+            extra=summary.extra,
+        )
+
+
+def _count(summary: IndexSummary, table: pa.Table) -> None:
+    errors = table.column("error")
+    failed = table.num_rows - errors.null_count
+    summary.failed += failed
+    summary.done += table.num_rows - failed
+    if failed and summary.first_error is None:
+        row = next(i for i, e in enumerate(errors.to_pylist()) if e is not None)
+        summary.first_error = f"{table.column('id')[row].as_py()}: {errors[row].as_py()}"
+
+
+@contextmanager
+def prepare_index(
+    sources: Sequence[str | Path],
+    out: str | Path,
+    *,
+    kind: Kind = "image",
+    resume: bool = False,
+    overwrite: bool = False,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    text_column: str = DEFAULT_TEXT_COLUMN,
+) -> Iterator[IndexJob]:
+    """Check the arguments, lock ``out`` and list the items: everything that can fail because of
+    what was asked, before a model loads. The lock is held until the block ends.
+
+    Example::
+
+        with prepare_index(["photos/"], "photos.parquet") as job:
+            summary = job.run(Embedder("jinaai/jina-clip-v1"))
+
+    :raises ClipBridgeError: ``out`` is unusable (see :func:`check_output`), another run writes
+        it (:class:`~clipbridge.index.lock.OutputLockedError`), or a SOURCE names nothing usable
+        (:class:`~clipbridge.index.SourceError`).
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, not {chunk_size}")
+    if kind not in ("image", "text"):
+        raise ValueError(f"kind must be 'image' or 'text', not {kind!r}")
+    out = Path(out)
+    if not out.parent.is_dir():  # before the lock file is made there
+        raise ClipBridgeError(f"cannot write {out}: no folder {out.parent}")
+    with OutputLock(out):
+        check_output(out, resume=resume, overwrite=overwrite)
+        items = list(list_items(sources, kind=kind, text_column=text_column))
+        yield IndexJob(out, kind, items, resume, overwrite, chunk_size)
+
+
 def run_index(
     sources: Sequence[str | Path],
     out: str | Path,
@@ -101,68 +269,36 @@ def run_index(
     :param embedder: a ready Embedder for the ``local`` engine (else one is built from config).
     :param resume: skip ids already in ``out`` (and in the parts a killed run left).
     :param overwrite: replace an existing ``out``; without it or ``resume`` an existing ``out``
-        is an error.
+        is an error. A folder or a file that is not Parquet is never replaced.
     :param chunk_size: items per written chunk: a killed run loses at most one.
     :param ray_options: address, actors and resources for the ``ray`` engine.
     :param on_chunk: called with each chunk's output table once it is on disk.
+    :raises ClipBridgeError: unusable arguments (before any model loads; see
+        :func:`prepare_index`) or a failure that is not about one item.
+    :raises IndexInterrupted: on Ctrl-C; rerun with ``resume=True``.
     """
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, not {chunk_size}")
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', not {engine!r}")
-    out = Path(out)
-    started = time.perf_counter()
-    found = existing_output(out)
-    if found and not (resume or overwrite):
-        raise ClipBridgeError(
-            f"{found[0]} exists: pass --resume to add what is missing, or --overwrite"
+    with prepare_index(
+        sources,
+        out,
+        kind=kind,
+        resume=resume,
+        overwrite=overwrite,
+        chunk_size=chunk_size,
+        text_column=text_column,
+    ) as job:
+        if engine == "ray":
+            from ..ray.indexing import RayOptions, connect_ray
+
+            connect_ray(ray_options or RayOptions())
+        if embedder is None:
+            from ..embedder import Embedder
+
+            embedder = Embedder.from_config(config or EmbedderConfig())
+        return job.run(
+            embedder, engine=engine, ray_options=ray_options, progress=progress, on_chunk=on_chunk
         )
-    if overwrite and not resume:
-        for path in found:
-            _remove(path)
-
-    if embedder is None:
-        from ..embedder import Embedder
-
-        config = config or EmbedderConfig()
-        embedder = Embedder.from_config(config)
-    config = embedder.config
-    schema = index_schema(embedder.dimension, config)
-    listed = list(list_items(sources, kind=kind, text_column=text_column))
-    skip = done_ids(out, schema) if resume else set()
-    todo = [item for item in listed if item.id not in skip]
-    summary = IndexSummary(out=out, skipped=len(listed) - len(todo), engine=engine)
-
-    writer = ChunkWriter(out, schema)
-    if engine == "local":
-        tables = local_tables(embedder, todo, schema, chunk_size)
-    else:
-        from ..ray.indexing import RayOptions, ray_tables
-
-        tables = ray_tables(
-            todo,
-            schema,
-            config=config,
-            chunk_size=chunk_size,
-            options=ray_options or RayOptions(),
-            extra=summary.extra,
-        )
-    bar = _progress_bar(len(todo), kind, progress)
-    try:
-        for table in tables:
-            writer.write(table)
-            failed = table.num_rows - table.column("error").null_count
-            summary.failed += failed
-            summary.done += table.num_rows - failed
-            bar.update(table.num_rows)
-            bar.set_postfix(failed=summary.failed, refresh=False)
-            if on_chunk is not None:
-                on_chunk(table)
-    finally:
-        bar.close()
-    summary.rows = writer.finish()
-    summary.seconds = time.perf_counter() - started
-    return summary
 
 
 def _progress_bar(total: int, kind: str, enabled: bool) -> Any:

@@ -8,6 +8,11 @@ item gets a stable id, so a resumed run skips exactly what an earlier run wrote:
 - a text: ``notes.txt#line=12`` (lines count from 1; blank lines are skipped but keep their number),
   ``rows.jsonl#line=4``, ``table.parquet#row=7`` (rows count from 0, as in the file)
 
+Two spellings of one file (``imgs/a.jpg``, ``/data/imgs/a.jpg``, a symlink) are one item:
+:func:`canonical_id` resolves the path part of an id, and listing and ``--resume`` compare those.
+A text that is not valid Unicode (a line with a byte that is not UTF-8, a JSON string holding a
+lone surrogate such as ``"\\ud800"``) becomes an item with an error, never a crash later.
+
 Example::
 
     items = list(list_items(["photos/", "scans/*.pdf"], kind="image"))
@@ -19,10 +24,13 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from ..errors import ClipBridgeError
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -30,6 +38,8 @@ __all__ = [
     "Item",
     "Kind",
     "SourceError",
+    "canonical_id",
+    "canonical_ids",
     "list_items",
 ]
 
@@ -43,8 +53,11 @@ TEXT_SUFFIXES = frozenset({".txt", ".jsonl", ".parquet"})
 DEFAULT_TEXT_COLUMN = "text"
 
 
-class SourceError(ValueError):
-    """A SOURCE argument names nothing usable (no match, wrong kind of file)."""
+_FRAGMENT = re.compile(r"#(?:page|line|row)=\d+$")
+
+
+class SourceError(ClipBridgeError, ValueError):
+    """A SOURCE argument names nothing usable (no match, no such folder, wrong kind of file)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +74,28 @@ class Item:
     page: int | None = None
     text: str | None = None
     error: str | None = None  # set when listing already knows the item cannot be embedded
+
+
+def canonical_id(item_id: str, cache: dict[str, str] | None = None) -> str:
+    """``item_id`` with its path made absolute and resolved (symlinks, ``..``), fragment kept.
+
+    ``canonical_id("imgs/a.jpg")`` is ``"/data/imgs/a.jpg"`` when run in ``/data``. ``cache``
+    (path -> resolved path) saves the file system calls for the many lines of one file.
+    """
+    match = _FRAGMENT.search(item_id)
+    path, fragment = (item_id[: match.start()], match.group()) if match else (item_id, "")
+    if cache is None:
+        return os.path.realpath(path) + fragment
+    resolved = cache.get(path)
+    if resolved is None:
+        resolved = cache[path] = os.path.realpath(path)
+    return resolved + fragment
+
+
+def canonical_ids(ids: Iterable[str]) -> set[str]:
+    """:func:`canonical_id` of each id."""
+    cache: dict[str, str] = {}
+    return {canonical_id(item_id, cache) for item_id in ids}
 
 
 def _expand(source: str) -> list[Path]:
@@ -105,6 +140,30 @@ def _image_items(path: Path, explicit: bool) -> Iterator[Item]:
         yield Item(id=name, source=name, kind="image")
 
 
+def _unicode_problem(text: str) -> str | None:
+    """Why ``text`` cannot be encoded as UTF-8 (a lone surrogate), or None when it can."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"holds a lone surrogate {text[exc.start]!r} at character {exc.start + 1}"
+    return None
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
+    """(line number, text or None, why not) for each line; a line that is not UTF-8 gets a
+    reason instead of failing the file."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                yield number, raw.decode("utf-8"), None
+            except UnicodeDecodeError as exc:
+                reason = (
+                    f"line {number} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte "
+                    f"{exc.start + 1})"
+                )
+                yield number, None, reason
+
+
 def _text_items(path: Path, column: str) -> Iterator[Item]:
     name = str(path)
     suffix = path.suffix.lower()
@@ -112,68 +171,126 @@ def _text_items(path: Path, column: str) -> Iterator[Item]:
         yield Item(id=name, source=name, kind="text", error=f"file not found: {name!r}")
     elif suffix == ".parquet":
         yield from _parquet_texts(path, column)
-    elif suffix == ".jsonl":
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                item_id = f"{name}#line={number}"
-                try:
-                    text = json.loads(line)[column]
-                except (ValueError, KeyError, TypeError) as exc:
-                    reason = f"line {number} has no {column!r} string: {type(exc).__name__}"
-                    yield Item(id=item_id, source=name, kind="text", error=reason)
-                    continue
-                if not isinstance(text, str):
-                    reason = f"line {number}: {column!r} is {type(text).__name__}, not a string"
-                    yield Item(id=item_id, source=name, kind="text", error=reason)
-                    continue
-                yield Item(id=item_id, source=name, kind="text", text=text)
     else:
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                text = line.rstrip("\r\n")
-                if text.strip():
-                    yield Item(id=f"{name}#line={number}", source=name, kind="text", text=text)
+        jsonl = suffix == ".jsonl"
+        for number, line, reason in _decoded_lines(path):
+            item_id = f"{name}#line={number}"
+            if line is None:
+                yield Item(id=item_id, source=name, kind="text", error=reason)
+                continue
+            if not line.strip():
+                continue
+            if jsonl:
+                text, reason = _jsonl_text(line, number, column)
+            else:  # decoded strictly above: a .txt line cannot hold a lone surrogate
+                text, reason = line.rstrip("\r\n"), None
+            if reason is not None:
+                yield Item(id=item_id, source=name, kind="text", error=reason)
+            else:
+                yield Item(id=item_id, source=name, kind="text", text=text)
+
+
+def _jsonl_text(line: str, number: int, column: str) -> tuple[str | None, str | None]:
+    """The ``column`` string of one JSONL line, or None and why not."""
+    try:
+        text = json.loads(line)[column]
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, f"line {number} has no {column!r} string: {type(exc).__name__}"
+    if not isinstance(text, str):
+        return None, f"line {number}: {column!r} is {type(text).__name__}, not a string"
+    problem = _unicode_problem(text)  # JSON's "\\ud800" escapes decode to lone surrogates
+    if problem is not None:
+        return None, f"line {number}: {column!r} {problem}"
+    return text, None
 
 
 def _parquet_texts(path: Path, column: str) -> Iterator[Item]:
     import pyarrow.parquet as pq
 
     name = str(path)
-    file = pq.ParquetFile(path)
+    try:
+        file = pq.ParquetFile(path)
+    except Exception as exc:  # not Parquet, truncated: the SOURCE is unusable as a whole
+        raise SourceError(f"{name}: cannot read it as Parquet ({type(exc).__name__})") from exc
     if column not in file.schema_arrow.names:
-        raise SourceError(f"{name}: no column {column!r} (columns: {file.schema_arrow.names})")
+        raise SourceError(
+            f"{name}: no column {column!r} (columns: {file.schema_arrow.names}); "
+            "pick one with --text-column"
+        )
     row = 0
     for batch in file.iter_batches(columns=[column]):
-        for text in batch.column(0).to_pylist():
+        for text in _column_values(batch.column(0)):
             item_id = f"{name}#row={row}"
             if isinstance(text, str):
                 yield Item(id=item_id, source=name, kind="text", text=text)
             else:
-                reason = f"row {row}: {column!r} is {type(text).__name__}, not a string"
+                what = "not UTF-8 text" if isinstance(text, bytes) else type(text).__name__
+                reason = f"row {row}: {column!r} is {what}, not a string"
                 yield Item(id=item_id, source=name, kind="text", error=reason)
             row += 1
+
+
+def _column_values(array: object) -> list[object]:
+    """A column's Python values; a string column holding bytes that are not UTF-8 gives those
+    values as ``bytes`` instead of failing the whole batch."""
+    import pyarrow as pa
+
+    try:
+        return array.to_pylist()  # type: ignore[attr-defined]
+    except UnicodeDecodeError:
+        values = array.cast(pa.binary()).to_pylist()  # type: ignore[attr-defined]
+        out: list[object] = []
+        for value in values:
+            try:
+                out.append(value.decode("utf-8") if value is not None else None)
+            except UnicodeDecodeError:
+                out.append(value)
+        return out
+
+
+def _missing_source(text: str, path: Path, kind: Kind) -> SourceError | None:
+    """A SOURCE that names nothing and cannot be a file of ``kind``: no error row, a usage error.
+
+    A missing ``photo.jpg`` (or ``notes.txt`` with ``--kind text``) is an error row, as a file
+    that vanished would be; a missing ``photos`` or ``photos/`` is a mistyped folder."""
+    suffixes = TEXT_SUFFIXES if kind == "text" else IMAGE_SUFFIXES | {PDF_SUFFIX}
+    if path.exists() or (path.suffix.lower() in suffixes and not text.endswith(("/", os.sep))):
+        return None
+    return SourceError(f"{text}: no such file or folder")
 
 
 def list_items(
     sources: Iterable[str | os.PathLike], *, kind: Kind, text_column: str = DEFAULT_TEXT_COLUMN
 ) -> Iterator[Item]:
-    """Every item the SOURCE arguments name, in order; each id appears once.
+    """Every item the SOURCE arguments name, in order; each item appears once, however its path
+    is spelled (see :func:`canonical_id`).
 
-    :raises SourceError: a folder or glob matches no file of the kind, or a text file has the
-        wrong suffix. A plain path that does not exist is listed (it becomes an error row).
+    :raises SourceError: a folder or glob matches no file of the kind, a folder does not exist,
+        a text file is named without ``kind="text"`` (or another file with it), or a Parquet
+        file has no ``text_column``. A missing file with a suffix of the kind is listed (it
+        becomes an error row).
     """
     seen: set[str] = set()
+    cache: dict[str, str] = {}
     for source in sources:
         text = os.fspath(source)
         paths = _expand(text)
         explicit = len(paths) == 1 and paths[0] == Path(text)
+        if explicit:
+            missing = _missing_source(text, paths[0], kind)
+            if missing is not None:
+                raise missing
         found = 0
+        skipped_texts = 0
         for path in paths:
             if kind == "image":
+                if path.suffix.lower() in TEXT_SUFFIXES:
+                    if explicit:
+                        raise SourceError(f"{text} is a text file: pass --kind text to embed it")
+                    skipped_texts += 1
+                    continue
                 items = _image_items(path, explicit)
-            elif path.suffix.lower() in TEXT_SUFFIXES or (explicit and not path.exists()):
+            elif path.suffix.lower() in TEXT_SUFFIXES:
                 items = _text_items(path, text_column)
             elif explicit:
                 raise SourceError(
@@ -183,8 +300,10 @@ def list_items(
                 continue
             for item in items:
                 found += 1
-                if item.id not in seen:
-                    seen.add(item.id)
+                key = canonical_id(item.id, cache)
+                if key not in seen:
+                    seen.add(key)
                     yield item
         if not found and not explicit:
-            raise SourceError(f"{text}: matches no {kind} file")
+            hint = " (it holds text files: pass --kind text)" if skipped_texts else ""
+            raise SourceError(f"{text}: matches no {kind} file{hint}")

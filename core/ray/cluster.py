@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -46,7 +47,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Any:
             _node_ip_address="127.0.0.1",
             configure_logging=False,
             log_to_driver=False,
+            logging_level=logging.WARNING,
         )
     else:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     return ray

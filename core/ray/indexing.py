@@ -15,12 +15,14 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..config import EmbedderConfig
+from ..errors import ClipBridgeError
 from ..index.embedding import embed_items
 from ..index.output import build_table
 from ..index.sources import Item
@@ -30,7 +32,7 @@ from .dataset import EmbedderActor, _config_for_actors, compute_strategy
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["IndexBatches", "RayOptions", "ray_tables"]
+__all__ = ["IndexBatches", "RayOptions", "connect_ray", "ray_tables"]
 
 _ITEM_FIELDS = ("id", "source", "kind", "page", "text", "error")
 
@@ -93,6 +95,41 @@ def _absolute(source: str) -> str:
     return os.path.abspath(source)
 
 
+def connect_ray(options: RayOptions) -> Any:
+    """Connect for ``clipbridge index`` (before any model loads) and keep Ray quiet on stderr,
+    where the progress bar is: Ray's and Ray Data's INFO lines and Ray Data's own progress
+    output are left to Ray's log files.
+
+    :raises ClipBridgeError: no Ray at ``options.address`` (``"auto"`` with no cluster
+        running, a wrong ``ray://`` address).
+    """
+    address = options.address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        ray = connect(options.address)
+    except ImportError:
+        raise
+    except Exception as exc:  # ConnectionError, RuntimeError, ValueError: Ray's words vary
+        where = f"at {address!r}" if address else "locally"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ClipBridgeError(
+            f"cannot connect to Ray {where}: {reason} (start a cluster with 'ray start --head', "
+            "or leave out --ray-address for a local Ray)"
+        ) from exc
+    _quiet(ray)
+    return ray
+
+
+def _quiet(ray: Any) -> None:
+    for name in ("ray", "ray.data"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    if hasattr(context, "print_on_execution_start"):
+        context.print_on_execution_start = False
+
+
 def default_concurrency(resources: dict[str, float], options: RayOptions) -> int:
     """One actor per GPU share when actors take GPUs, else per CPU (one CPU kept free when the
     cluster has more than two)."""
@@ -118,7 +155,7 @@ def ray_tables(
     """
     if not items:
         return
-    ray = connect(options.address)
+    ray = connect_ray(options)
     resources = ray.cluster_resources()
     concurrency = options.concurrency or default_concurrency(resources, options)
     if extra is not None:
