@@ -2,8 +2,12 @@
 
 Columns: ``id`` (string), ``source`` (string), ``kind`` (``image``/``text``), ``embedding``
 (``fixed_size_list<float32>[dim]``, null for a failed item) and ``error`` (null, or why the item
-failed). The schema metadata holds ``clipbridge.model``, ``clipbridge.dimension`` and
-``clipbridge.config`` (the :class:`~clipbridge.EmbedderConfig` as JSON, without the API key).
+failed). With ``--precision`` the embedding is ``fixed_size_list<int8>[dim]`` (int8),
+``<uint8>[dim]`` (uint8), ``<int8>[ceil(dim/8)]`` (binary) or ``<uint8>[ceil(dim/8)]``
+(ubinary), as :mod:`clipbridge.precision` makes them. The schema metadata holds
+``clipbridge.model``, ``clipbridge.dimension`` (the vectors' width before packing),
+``clipbridge.precision`` and ``clipbridge.config`` (the :class:`~clipbridge.EmbedderConfig` as
+JSON, without the API key).
 
 While a run goes on, each chunk is a complete Parquet file in ``OUT.parts/`` (written to a
 temporary name, then renamed), so a killed run loses at most the chunk it was embedding. At the
@@ -33,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ClipBridgeError
+from ..precision import output_dtype, output_width
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -56,6 +61,7 @@ COLUMNS = ("id", "source", "kind", "embedding", "error")
 META_MODEL = b"clipbridge.model"
 META_DIMENSION = b"clipbridge.dimension"
 META_CONFIG = b"clipbridge.config"
+META_PRECISION = b"clipbridge.precision"
 PARQUET_MAGIC = b"PAR1"
 
 
@@ -70,28 +76,32 @@ def _pa() -> Any:
 
 
 def index_schema(dimension: int, config: EmbedderConfig) -> pa.Schema:
-    """The output schema for vectors of ``dimension`` made with ``config``."""
+    """The output schema for vectors of ``dimension`` made with ``config`` (at its precision)."""
     pa = _pa()
+    value_type = pa.from_numpy_dtype(output_dtype(config.precision))
+    width = output_width(dimension, config.precision)
     fields = [
         pa.field("id", pa.string(), nullable=False),
         pa.field("source", pa.string(), nullable=False),
         pa.field("kind", pa.string(), nullable=False),
-        pa.field("embedding", pa.list_(pa.float32(), dimension)),
+        pa.field("embedding", pa.list_(value_type, width)),
         pa.field("error", pa.string()),
     ]
     metadata = {
         META_MODEL: config.model.encode(),
         META_DIMENSION: str(dimension).encode(),
+        META_PRECISION: config.precision.encode(),
         META_CONFIG: json.dumps(config.to_dict(), sort_keys=True).encode(),
     }
     return pa.schema(fields, metadata=metadata)
 
 
 def embedding_array(vectors: np.ndarray, errors: Sequence[str | None]) -> pa.Array:
-    """A ``fixed_size_list<float32>`` array of the rows, null where an item failed."""
+    """A ``fixed_size_list`` array of the rows (their dtype: float32, or int8/uint8 codes), null
+    where an item failed."""
     pa = _pa()
     n, dim = vectors.shape
-    values = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    values = pa.array(np.ascontiguousarray(vectors).reshape(-1))
     mask = pa.array([e is not None for e in errors], type=pa.bool_())
     return pa.FixedSizeListArray.from_arrays(values, dim, mask=mask if n else None)
 
@@ -120,7 +130,8 @@ def _part_files(out: Path) -> list[Path]:
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
-    """Model, dimension and config a file was written with."""
+    """Model, dimension, precision and config a file was written with (``float32`` for a file
+    from before precisions)."""
     import pyarrow.parquet as pq
 
     meta = pq.read_schema(path).metadata or {}
@@ -129,6 +140,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return {
         "model": meta[META_MODEL].decode(),
         "dimension": int(meta[META_DIMENSION]),
+        "precision": meta.get(META_PRECISION, b"float32").decode(),
         "config": json.loads(meta[META_CONFIG]),
     }
 
@@ -142,13 +154,18 @@ def done_ids(out: Path, schema: pa.Schema) -> set[str]:
     import pyarrow.parquet as pq
 
     ids: set[str] = set()
-    expected = (schema.metadata[META_MODEL].decode(), int(schema.metadata[META_DIMENSION]))
+    expected = (
+        schema.metadata[META_MODEL].decode(),
+        int(schema.metadata[META_DIMENSION]),
+        schema.metadata[META_PRECISION].decode(),
+    )
     for path in _written(out):
         meta = read_metadata(path)
-        if (meta["model"], meta["dimension"]) != expected:
+        if (meta["model"], meta["dimension"], meta["precision"]) != expected:
             raise ClipBridgeError(
                 f"cannot resume into {path}: it holds {meta['model']} vectors of dimension "
-                f"{meta['dimension']}, this run makes {expected[0]} of dimension {expected[1]}"
+                f"{meta['dimension']} at precision {meta['precision']}, this run makes "
+                f"{expected[0]} of dimension {expected[1]} at precision {expected[2]}"
             )
         ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
     return ids

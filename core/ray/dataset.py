@@ -103,7 +103,7 @@ class EmbedBatches(EmbedderActor):
         if self.on_error == "raise":
             embed = self.embedder.embed_texts if self.kind == "text" else self.embedder.embed_images
             vectors = embed(inputs)
-            result = Embedded(np.asarray(vectors, dtype=np.float32), [None] * len(inputs))
+            result = Embedded(np.asarray(vectors), [None] * len(inputs))  # float32 or codes
             log_event(self.event_log, "batch", rows=len(inputs), failed=0)
         else:
             errors = [f"{self.column} is null" if value is None else None for value in inputs]
