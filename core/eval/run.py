@@ -1,7 +1,8 @@
 """Scoring one model on an eval folder: embed through :class:`~clipbridge.Embedder`, then score.
 
 Every vector is L2-normalized here, so scores are cosine similarities whatever the Embedder's
-``normalize`` setting. An image that cannot be embedded (unreadable, too large, not an image) is
+``normalize`` setting. Texts that ask (queries, captions in text->image) are embedded with
+``task="retrieval.query"``, texts that are found (corpus, captions in image->text) without. An image that cannot be embedded (unreadable, too large, not an image) is
 reported in :attr:`ModelReport.failed_images` and left out of every score: its captions and its
 label go with it.
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import QUERY_TASK
 from ..embedder import Embedder, normalize_rows
 from ..errors import InvalidInputError
 from .data import EvalData
@@ -93,8 +95,10 @@ def embed_images_skipping_bad(
     return vectors, failed
 
 
-def _text_vectors(embedder: Embedder, texts: list[str], show_progress: bool) -> np.ndarray:
-    return normalize_rows(embedder.embed_texts(texts, show_progress=show_progress))
+def _text_vectors(
+    embedder: Embedder, texts: list[str], show_progress: bool, task: str | None = None
+) -> np.ndarray:
+    return normalize_rows(embedder.embed_texts(texts, task=task, show_progress=show_progress))
 
 
 def _worst(scores: np.ndarray, count: int = WORST) -> list[int]:
@@ -103,8 +107,13 @@ def _worst(scores: np.ndarray, count: int = WORST) -> list[int]:
 
 
 def _score_captions(
-    report: ModelReport, data: EvalData, text_vecs: np.ndarray, image_vecs: np.ndarray
+    report: ModelReport,
+    data: EvalData,
+    query_vecs: np.ndarray,
+    doc_vecs: np.ndarray,
+    image_vecs: np.ndarray,
 ) -> None:
+    """Captions as queries (``query_vecs``) for text->image, as documents for image->text."""
     assert data.captions is not None
     captioned = sorted(set(data.captions.owner))
     images = [i for i in captioned if i not in report.failed_images]
@@ -113,8 +122,9 @@ def _score_captions(
     if not texts:
         return
     owner = [position[data.captions.owner[t]] for t in texts]
-    t_vecs, i_vecs = text_vecs[texts], image_vecs[images]
-    t2i, i2t = text_image_ranks(t_vecs, i_vecs, owner)
+    t_vecs, d_vecs, i_vecs = query_vecs[texts], doc_vecs[texts], image_vecs[images]
+    t2i = text_image_ranks(t_vecs, i_vecs, owner)[0]
+    i2t = text_image_ranks(d_vecs, i_vecs, owner)[1]
     report.scores["text_to_image"] = recall_at_k(t2i, RECALL_KS)
     report.scores["image_to_text"] = recall_at_k(i2t, RECALL_KS)
     worst_t = sorted(range(len(texts)), key=lambda q: (-t2i[q], q))[:WORST]
@@ -134,7 +144,7 @@ def _score_captions(
         for row, q in enumerate(worst_t)
     ]
     worst_i = sorted(range(len(images)), key=lambda q: (-i2t[q], q))[:WORST]
-    scores = i_vecs[worst_i] @ t_vecs.T
+    scores = i_vecs[worst_i] @ d_vecs.T
     report.examples["image_to_text"] = [
         Example(
             "image_to_text",
@@ -212,8 +222,10 @@ def evaluate(embedder: Embedder, data: EvalData, *, show_progress: bool = False)
     """Embed ``data`` with ``embedder`` and score every task the data supports."""
     start = time.perf_counter()
     report = ModelReport(model=embedder.model, backend=embedder.config.backend)
-    if data.text is not None:
-        query_vecs = _text_vectors(embedder, data.text.queries, show_progress)
+    if (
+        data.text is not None
+    ):  # queries as queries (jina-clip-v2's instruction), corpus as documents
+        query_vecs = _text_vectors(embedder, data.text.queries, show_progress, QUERY_TASK)
         corpus_vecs = _text_vectors(embedder, data.text.corpus, show_progress)
         _score_text(report, data, query_vecs, corpus_vecs)
     if data.images:
@@ -222,8 +234,10 @@ def evaluate(embedder: Embedder, data: EvalData, *, show_progress: bool = False)
             embedder, paths, show_progress=show_progress
         )
         if data.captions is not None:
-            text_vecs = _text_vectors(embedder, data.captions.texts, show_progress)
-            _score_captions(report, data, text_vecs, image_vecs)
+            captions = data.captions.texts  # queries for text->image, documents for image->text
+            query_vecs = _text_vectors(embedder, captions, show_progress, QUERY_TASK)
+            doc_vecs = _text_vectors(embedder, captions, show_progress)
+            _score_captions(report, data, query_vecs, doc_vecs, image_vecs)
         if data.labels is not None:
             _score_labels(report, data, image_vecs)
     report.seconds = time.perf_counter() - start

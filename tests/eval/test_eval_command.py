@@ -15,6 +15,7 @@ from clipbridge.eval import evaluate, load_eval_data
 from clipbridge.eval.run import embed_images_skipping_bad
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "eval"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TASK_KEYS = {
     "text_text": {"ndcg@10"},
     "text_to_image": {"recall@1", "recall@5", "recall@10"},
@@ -188,3 +189,38 @@ def test_bad_options_stop_before_any_work(tmp_path, capsys, option, value, messa
         main(argv)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_queries_are_embedded_as_queries_on_v2(monkeypatch):
+    """Regression: eval embedded queries and captions without jina-clip-v2's query instruction,
+    so its v2 numbers were not what the adapters (which send the query task) give."""
+    from clipbridge.config import QUERY_TASK
+    from clipbridge.eval import run
+
+    seen: dict[str, np.ndarray] = {}
+    real_text, real_captions = run._score_text, run._score_captions
+
+    def score_text(report, data, query_vecs, corpus_vecs):
+        seen.update(queries=query_vecs, corpus=corpus_vecs)
+        return real_text(report, data, query_vecs, corpus_vecs)
+
+    def score_captions(report, data, query_vecs, doc_vecs, image_vecs):
+        seen.update(caption_queries=query_vecs, caption_docs=doc_vecs)
+        return real_captions(report, data, query_vecs, doc_vecs, image_vecs)
+
+    monkeypatch.setattr(run, "_score_text", score_text)
+    monkeypatch.setattr(run, "_score_captions", score_captions)
+    v2 = Embedder(str(FIXTURES / "tiny-jina-clip-v2"))
+    data = load_eval_data(EXAMPLE)
+    report = evaluate(v2, data)
+    assert {"text_text", "text_to_image", "image_to_text"} <= set(report.scores)
+
+    queries = v2.embed_texts(data.text.queries, task=QUERY_TASK)
+    np.testing.assert_allclose(seen["queries"], queries, atol=1e-6)
+    np.testing.assert_allclose(seen["corpus"], v2.embed_texts(data.text.corpus), atol=1e-6)
+    captions = data.captions.texts
+    np.testing.assert_allclose(
+        seen["caption_queries"], v2.embed_texts(captions, task=QUERY_TASK), atol=1e-6
+    )
+    np.testing.assert_allclose(seen["caption_docs"], v2.embed_texts(captions), atol=1e-6)
+    assert np.abs(queries - v2.embed_texts(data.text.queries)).max() > 1e-2  # it matters
