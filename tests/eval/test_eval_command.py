@@ -224,3 +224,44 @@ def test_queries_are_embedded_as_queries_on_v2(monkeypatch):
     )
     np.testing.assert_allclose(seen["caption_docs"], v2.embed_texts(captions), atol=1e-6)
     assert np.abs(queries - v2.embed_texts(data.text.queries)).max() > 1e-2  # it matters
+
+
+def test_precision_rows_from_one_embedding_pass(tiny_model_path, tmp_path, capsys):
+    out = tmp_path / "s.json"
+    argv = ["eval", "--data", str(EXAMPLE), "--model", tiny_model_path, "--no-progress"]
+    for precision in ("float32", "int8", "binary", "int8"):  # a repeat counts once
+        argv += ["--precision", precision]
+    assert main([*argv, "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[2:5]] == [tiny_model_path] * 3
+    assert lines[3].split()[1] == "[int8]" and lines[4].split()[1] == "[binary]"
+    models = json.loads(out.read_text())["models"]
+    assert list(models) == [
+        tiny_model_path,
+        f"{tiny_model_path} [int8]",
+        f"{tiny_model_path} [binary]",
+    ]
+
+
+def test_precision_scores_are_those_of_the_compact_vectors(tiny_model_path):
+    """evaluate on Embedder(precision=P) == evaluate_precisions' row P (the same codes), and
+    binary scores rank by Hamming distance."""
+    from clipbridge.eval import evaluate_precisions
+    from clipbridge.precision import dequantize
+
+    data = load_eval_data(EXAMPLE)
+    rows = evaluate_precisions(Embedder(tiny_model_path), data, ["float32", "int8", "ubinary"])
+    assert [r.model for r in rows] == [
+        tiny_model_path,
+        f"{tiny_model_path} [int8]",
+        f"{tiny_model_path} [ubinary]",
+    ]
+    for row, precision in zip(rows[1:], ("int8", "ubinary"), strict=True):
+        direct = evaluate(Embedder(tiny_model_path, precision=precision), data)
+        assert direct.model == row.model and direct.scores == row.scores
+    bits = Embedder(tiny_model_path, precision="ubinary").embed_texts(data.text.queries[:2])
+    signs = dequantize(bits, "ubinary", 96)
+    hamming = np.unpackbits(bits[0] ^ bits[1]).sum()
+    assert np.isclose(signs[0] @ signs[1], 1 - 2 * hamming / 96)
+    with pytest.raises(ValueError, match="needs a float32 Embedder"):
+        evaluate_precisions(Embedder(tiny_model_path, precision="int8"), data, ["int8"])
