@@ -86,6 +86,8 @@ def test_fields_mirror_embedder_config() -> None:
         assert fields[f.name].annotation == hints[f.name], f.name
     assert fields["api_key"].annotation == SecretStr | None
     assert ClipBridgeEmbeddings.model_config["extra"] == "forbid"
+    with pytest.raises(ValidationError, match="precision"):  # floats only: not faked
+        ClipBridgeEmbeddings(precision="int8")
 
 
 def test_defaults_give_default_config(monkeypatch: pytest.MonkeyPatch) -> None:
