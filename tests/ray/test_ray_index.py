@@ -91,3 +91,23 @@ def test_resume_on_ray_embeds_only_the_rest_once_per_row(
     ids = sorted(rows)
     got = np.array([rows[i]["embedding"] for i in ids], np.float32)
     np.testing.assert_allclose(got, embedder.embed_images(ids), atol=1e-6)
+
+
+def test_index_engine_ray_precision(ray_local, tmp_path, fixture_images, tiny_model_path):
+    """--precision on the actors: the same codes as the Embedder at that precision."""
+    import pyarrow as pa
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in fixture_images:
+        shutil.copy(path, folder / path.name)
+    out = tmp_path / "bits.parquet"
+    args = ["--model", tiny_model_path, "--engine", "ray", "--no-progress"]
+    assert main(["index", str(folder), "--out", str(out), "--precision", "binary", *args]) == 0
+    schema = pq.read_schema(out)
+    assert schema.field("embedding").type == pa.list_(pa.int8(), 12)
+    assert schema.metadata[b"clipbridge.precision"] == b"binary"
+    rows = _rows(out)
+    got = np.array([rows[str(folder / p.name)]["embedding"] for p in fixture_images])
+    want = Embedder(tiny_model_path, precision="binary").embed_images(fixture_images)
+    np.testing.assert_array_equal(got, want)
