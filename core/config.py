@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,6 +41,63 @@ BackendName = Literal["local", "api"]
 _DEVICES = ("auto", "cpu", "cuda", "mps")
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
 _EMBEDDING_TYPES = ("float", "base64")
+
+# The fields by kind, for EmbedderConfig.__post_init__.
+_STRS = ("model", "backend", "device", "dtype", "base_url", "embedding_type", "precision")
+_OPTIONAL_STRS = ("revision", "cache_dir", "api_key")
+_FLAGS = (
+    "normalize",
+    "show_progress",
+    "api_image_shrink",
+    "send_image_urls",
+    "allow_private_urls",
+    "fast_image_decode",
+)
+_POSITIVE_INTS = (
+    "batch_size",
+    "max_length",
+    "max_batch_tokens",
+    "max_concurrency",
+    "api_batch_size",
+    "api_max_request_bytes",
+    "max_image_pixels",
+    "max_image_bytes",
+    "image_workers",
+)
+_OPTIONAL_POSITIVE_INTS = ("dimensions", "image_size")
+_SECONDS = ("timeout", "image_fetch_timeout")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _check_str(name: str, value: Any, what: str = "a string") -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be {what}, not {_shown(value)}")
+
+
+def _integer(name: str, value: Any, minimum: int, extra: str = "") -> int:
+    """``value`` as an ``int`` >= ``minimum``, or a ValueError naming the field."""
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    what += f" {extra}" if extra else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be {what}, not {_shown(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be {what}, not {value!r}")
+    return int(value)
+
+
+def _seconds(name: str, value: Any) -> float:
+    """``value`` as a finite ``float`` > 0, or a ValueError naming the field."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number of seconds > 0, not {_shown(value)}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number of seconds > 0, not {value!r}")
+    return float(value)
+
 
 # Names a user may write for the same hosted model.
 _ALIASES = {"jina-clip-v1": "jinaai/jina-clip-v1", "jina-clip-v2": "jinaai/jina-clip-v2"}
@@ -105,7 +164,32 @@ class EmbedderConfig:
     fast_image_decode: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.model, str) or not self.model:
+        """Check every field's type and range; a wrong one is a ValueError naming the field.
+
+        Integers are ``int`` (numpy integers are taken as ints), never ``bool``, ``float`` or
+        ``str``; seconds are finite numbers; flags are ``bool``; names are ``str``. A path-like
+        ``cache_dir`` is kept as its ``str``.
+        """
+        for name in _STRS:
+            _check_str(name, getattr(self, name))
+        for name in _OPTIONAL_STRS:
+            value = getattr(self, name)
+            if name == "cache_dir" and isinstance(value, os.PathLike):
+                value = self.cache_dir = os.fspath(value)
+            if value is not None:
+                _check_str(name, value, "a string or None")
+        for name in _FLAGS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {_shown(getattr(self, name))}")
+        for name in _POSITIVE_INTS:
+            setattr(self, name, _integer(name, getattr(self, name), 1))
+        self.max_retries = _integer("max_retries", self.max_retries, 0)
+        for name in _OPTIONAL_POSITIVE_INTS:
+            if getattr(self, name) is not None:
+                setattr(self, name, _integer(name, getattr(self, name), 1, "or None"))
+        for name in _SECONDS:
+            setattr(self, name, _seconds(name, getattr(self, name)))
+        if not self.model:
             raise ValueError("model must be a non-empty string (a hub id or a local folder)")
         if self.backend not in ("local", "api"):
             raise ValueError(f"backend must be 'local' or 'api', not {self.backend!r}")
@@ -117,31 +201,8 @@ class EmbedderConfig:
             raise ValueError(
                 f"embedding_type must be one of {_EMBEDDING_TYPES}, not {self.embedding_type!r}"
             )
-        for name in (
-            "batch_size",
-            "max_length",
-            "max_batch_tokens",
-            "max_concurrency",
-            "api_batch_size",
-            "api_max_request_bytes",
-            "max_image_pixels",
-            "max_image_bytes",
-            "image_workers",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
         if self.max_length < 2:
             raise ValueError("max_length must be at least 2 ([CLS] and [SEP])")
-        if not isinstance(self.max_retries, int) or self.max_retries < 0:
-            raise ValueError(f"max_retries must be an integer >= 0, not {self.max_retries!r}")
-        for name in ("timeout", "image_fetch_timeout"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0")
-        if self.dimensions is not None and self.dimensions < 1:
-            raise ValueError("dimensions must be a positive integer or None")
-        if self.image_size is not None and self.image_size < 1:
-            raise ValueError("image_size must be a positive integer or None")
         check_precision(self.precision, normalize=self.normalize)
 
     def __repr__(self) -> str:

@@ -11,10 +11,11 @@ import numpy as np
 from .backends import Backend, Progress, create_backend
 from .backends.base import no_progress
 from .config import DEFAULT_MODEL, TASKS, EmbedderConfig
-from .errors import ClipBridgeError, InvalidInputError
+from .errors import ClipBridgeError
 from .images import ImageInput, check_image_input
 from .precision import quantize
 from .pricing import text_tokens
+from .texts import check_text
 
 __all__ = ["Embedder", "normalize_rows"]
 
@@ -109,10 +110,7 @@ class Embedder:
     def _check_texts(self, texts: Any) -> list[str]:
         items = _as_list(texts, "embed_texts")
         for index, text in enumerate(items):
-            if not isinstance(text, str):
-                raise InvalidInputError(
-                    index, f"expected a str, got {type(text).__name__} ({text!r:.40})"
-                )
+            check_text(text, index)  # every text, for every backend: one boundary
         return items
 
     @staticmethod

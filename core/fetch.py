@@ -40,6 +40,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from .content_encoding import ACCEPT_ENCODING, ContentEncodingError, iter_decoded
 from .errors import InvalidInputError
 
 __all__ = [
@@ -330,7 +331,8 @@ def fetch_image_bytes(
     Every failure is :class:`~clipbridge.errors.InvalidInputError` with ``index`` (the input's
     position, for messages): a blocked scheme or address (also after a redirect), too many
     redirects, an HTTP error status, a ``text/*`` answer (a web page), a body above
-    ``max_bytes`` (stopped as soon as it is exceeded), a connection error, or the whole request
+    ``max_bytes`` after decoding (stopped while decoding, as soon as it is exceeded; see
+    :mod:`clipbridge.content_encoding`), a connection error, or the whole request
     taking longer than ``timeout``. ``verify`` is httpx's TLS setting (an ``ssl.SSLContext``
     to trust a private CA).
 
@@ -356,7 +358,9 @@ def fetch_image_bytes(
                     follow_redirects=False,
                     trust_env=False,
                 ) as client,
-                client.stream("GET", parsed) as response,
+                client.stream(
+                    "GET", parsed, headers={"Accept-Encoding": ACCEPT_ENCODING}
+                ) as response,
             ):
                 if response.status_code in _REDIRECTS and "location" in response.headers:
                     current = str(parsed.join(response.headers["location"]))
@@ -398,9 +402,15 @@ def _read_body(response: httpx.Response, url: str, max_bytes: int, index: int) -
         )
     chunks: list[bytes] = []
     total = 0
-    for chunk in response.iter_bytes():
-        total += len(chunk)
-        if total > max_bytes:
-            raise InvalidInputError(index, f"{_shown(url)} is above max_image_bytes={max_bytes}")
-        chunks.append(chunk)
+    try:
+        # Decoded here in bounded pieces (gzip, deflate): a compressed bomb stops at the cap.
+        for chunk in iter_decoded(response):
+            total += len(chunk)
+            if total > max_bytes:
+                raise InvalidInputError(
+                    index, f"{_shown(url)} is above max_image_bytes={max_bytes}"
+                )
+            chunks.append(chunk)
+    except ContentEncodingError as exc:
+        raise InvalidInputError(index, f"GET {_shown(url)}: {exc}") from exc
     return b"".join(chunks)

@@ -37,6 +37,7 @@ from .errors import InvalidInputError
 __all__ = [
     "CLIP_MEAN",
     "CLIP_STD",
+    "IMAGE_FORMATS",
     "ImageInput",
     "ImageLimits",
     "PreprocessSpec",
@@ -60,6 +61,15 @@ __all__ = [
 ImageInput: TypeAlias = str | os.PathLike | bytes | bytearray | IO[bytes] | Image.Image
 """Anything clipbridge accepts as an image: a path, an http(s) URL, a ``data:`` URI, raw bytes,
 a binary file object (``BytesIO``), or a ``PIL.Image``."""
+
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "AVIF", "BMP", "TIFF", "ICO")
+"""The raster formats clipbridge decodes (Pillow's names; JPEG includes multi-picture MPO files;
+AVIF where Pillow was built with it).
+
+Encoded bytes from any source (path, URL, data URI, bytes, file object) are opened with only
+these: Pillow knows many more, some of which hand the bytes to an external program (EPS and
+PostScript run Ghostscript) or to rarely exercised decoders. Anything else is refused, naming
+the format when Pillow recognizes it."""
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -348,6 +358,41 @@ def _check_pixels(img: Image.Image, index: int, limits: ImageLimits) -> None:
         raise InvalidInputError(index, f"image has no pixels ({width}x{height})")
 
 
+@functools.cache
+def _open_formats() -> tuple[str, ...]:
+    """IMAGE_FORMATS this Pillow can open (Image.open raises KeyError for an unknown name)."""
+    Image.init()
+    return tuple(name for name in IMAGE_FORMATS if name in Image.OPEN)
+
+
+def _sniffed_format(data: bytes) -> str | None:
+    """The format Pillow would take ``data`` for, from its magic bytes alone (nothing decoded,
+    no plugin's opener run): for the message refusing a format outside IMAGE_FORMATS."""
+    Image.init()
+    prefix = data[:16]
+    for name, (_factory, accept) in Image.OPEN.items():
+        try:
+            result = accept(prefix) if accept is not None else False
+        except Exception:  # an accept check that trips on odd bytes: not this format
+            continue
+        if result and not isinstance(result, str):  # a str is Pillow's "maybe" warning
+            return name
+    return None
+
+
+def _unrecognized(data: bytes, index: int) -> InvalidInputError:
+    hint = ""
+    sniffed = _sniffed_format(data)
+    if data[:15].lower().lstrip().startswith((b"<", b"{")):
+        hint = "; looks like HTML or text"
+    elif sniffed is not None and sniffed not in IMAGE_FORMATS:
+        hint = f"; looks like {sniffed}, which is not accepted"
+    formats = ", ".join(_open_formats())
+    return InvalidInputError(
+        index, f"not a recognized image format ({len(data)} bytes{hint}; accepted: {formats})"
+    )
+
+
 @_one_input
 def decode_image(
     data: bytes, index: int, limits: ImageLimits, *, draft_size: int | None = None
@@ -356,19 +401,16 @@ def decode_image(
 
     ``draft_size`` lets JPEG decode at a reduced scale that still covers that many pixels on the
     shorter side (a large speed-up for big photos). ``limits.max_pixels`` is the pixel limit in
-    force, in place of Pillow's own ``Image.MAX_IMAGE_PIXELS``.
+    force, in place of Pillow's own ``Image.MAX_IMAGE_PIXELS``. Only :data:`IMAGE_FORMATS` are
+    opened.
     """
     with _pixel_limit(limits.max_pixels):
         try:
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=_open_formats())
         except Image.DecompressionBombError as exc:
             raise InvalidInputError(index, f"image is {exc} (decompression-bomb guard)") from exc
         except UnidentifiedImageError as exc:
-            head = data[:15].lower()
-            hint = " (looks like HTML or text)" if head.lstrip().startswith((b"<", b"{")) else ""
-            raise InvalidInputError(
-                index, f"not a recognized image format ({len(data)} bytes){hint}"
-            ) from exc
+            raise _unrecognized(data, index) from exc
         except Exception as exc:  # a known format whose header is cut short or corrupt
             raise InvalidInputError(
                 index, f"image header is truncated or corrupt ({type(exc).__name__}: {exc})"

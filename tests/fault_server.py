@@ -159,3 +159,37 @@ def redirect(location: str | Callable[[], str], status: int = 302) -> Respond:
         handler.end_headers()
 
     return respond
+
+
+def bomb(encoding: str, size: int) -> bytes:
+    """``size`` bytes of spaces compressed with ``encoding`` (gzip, deflate, br, zstd): a few
+    kilobytes on the wire that decode to ``size`` bytes (a decompression bomb).
+
+    ``size`` is a whole number of MiB. gzip and deflate repeat one compressed MiB (the window
+    holds only spaces, so every MiB after the first compresses to the same bytes): fast to make.
+    """
+    import struct
+    import zlib
+
+    block, count = b" " * 2**20, size // 2**20
+    if encoding == "br":
+        import brotli
+
+        brc = brotli.Compressor(quality=1)
+        return b"".join([*(brc.process(block) for _ in range(count)), brc.finish()])
+    if encoding == "zstd":
+        import zstandard
+
+        zsc = zstandard.ZstdCompressor(level=1).compressobj(size=size)
+        return b"".join([*(zsc.compress(block) for _ in range(count)), zsc.flush()])
+    raw = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    first = raw.compress(block) + raw.flush(zlib.Z_SYNC_FLUSH)
+    again = raw.compress(block) + raw.flush(zlib.Z_SYNC_FLUSH)
+    deflated = first + again * (count - 1) + raw.flush()
+    crc, adler = zlib.crc32(block), zlib.adler32(block)
+    for _ in range(count - 1):
+        crc, adler = zlib.crc32(block, crc), zlib.adler32(block, adler)
+    if encoding == "gzip":
+        head = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+        return head + deflated + struct.pack("<II", crc, size & 0xFFFFFFFF)
+    return b"\x78\xda" + deflated + struct.pack(">I", adler)  # deflate: the zlib format

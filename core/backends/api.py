@@ -23,11 +23,12 @@ import numpy as np
 
 from .. import api_wire as wire
 from ..config import EmbedderConfig, api_model_name
+from ..content_encoding import ACCEPT_ENCODING, ContentEncodingError, aiter_decoded, iter_decoded
 from ..errors import AuthenticationError, BackendError, InvalidInputError
 from ..fetch import deadline, deadline_transport
 from ..images import ImageInput, ImageLimits, PreprocessSpec, encode_for_upload, load_image
 from ..pricing import estimate_tokens as _estimate_tokens
-from .base import Progress, no_progress
+from .base import Progress, check_dimensions, no_progress
 
 __all__ = ["KNOWN_DIMENSIONS", "KNOWN_IMAGE_SIZES", "KNOWN_MATRYOSHKA", "ApiBackend", "Usage"]
 
@@ -75,8 +76,10 @@ class _Answer:
 class _BodyLimit:
     """Counts a response body while it streams in; stops it at the cap before buffering more.
 
-    A successful answer above ``cap`` is an error (the server sent far more than the vectors
-    asked for); an error answer is only cut (its first bytes hold the message).
+    The body is counted decoded (see :mod:`clipbridge.content_encoding`: gzip and deflate are
+    undone in bounded pieces, other encodings refused). A successful answer above ``cap`` is an
+    error (the server sent far more than the vectors asked for); an error answer is only cut
+    (its first bytes hold the message).
     """
 
     def __init__(self, response: httpx.Response, cap: int) -> None:
@@ -104,6 +107,12 @@ class _BodyLimit:
             return False
         self.chunks.append(chunk)
         return True
+
+    def undecodable(self, exc: ContentEncodingError) -> None:
+        """A body that cannot be decoded: an error for a success; an error answer keeps what
+        was read (its status still decides)."""
+        if self.ok:
+            raise BackendError(f"cannot read the server's response: {exc}") from exc
 
     def answer(self, response: httpx.Response) -> _Answer:
         return _Answer(response.status_code, response.headers, b"".join(self.chunks))
@@ -200,11 +209,7 @@ class ApiBackend:
         self.limits = ImageLimits.from_config(config)
         self.usage = Usage()
         known = KNOWN_DIMENSIONS.get(self.model_name)
-        if config.dimensions is not None and known is not None and config.dimensions > known:
-            raise ValueError(
-                f"dimensions={config.dimensions} is above the output width {known} of "
-                f"{self.model_name!r}"
-            )
+        check_dimensions(self.model_name, config.dimensions, known, self.matryoshka_dimensions)
         self._dimension: int | None = config.dimensions or known
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
@@ -236,6 +241,7 @@ class ApiBackend:
             "Authorization": f"Bearer {self._key}",
             "Content-Type": "application/json",
             "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,  # only what is decoded with a bound
         }
 
     def _body(self, items: Sequence[bytes], task: str | None = None) -> bytes:
@@ -420,9 +426,12 @@ class ApiBackend:
                 client.stream("POST", self.url, content=body, headers=self._headers()) as response,
             ):
                 limit = _BodyLimit(response, self._cap(expected))
-                for chunk in response.iter_bytes():
-                    if not limit.add(chunk):
-                        break
+                try:
+                    for chunk in iter_decoded(response):
+                        if not limit.add(chunk):
+                            break
+                except ContentEncodingError as exc:
+                    limit.undecodable(exc)
                 return limit.answer(response)
         except httpx.TimeoutException:
             if time.monotonic() - started >= self.config.timeout - 1e-3:
@@ -515,9 +524,12 @@ class ApiBackend:
                 client.stream("POST", self.url, content=body, headers=self._headers()) as response,
             ):
                 limit = _BodyLimit(response, self._cap(expected))
-                async for chunk in response.aiter_bytes():
-                    if not limit.add(chunk):
-                        break
+                try:
+                    async for chunk in aiter_decoded(response):
+                        if not limit.add(chunk):
+                            break
+                except ContentEncodingError as exc:
+                    limit.undecodable(exc)
                 return limit.answer(response)
         except TimeoutError:
             raise self._deadline_passed() from None

@@ -9,6 +9,8 @@ import numpy as np
 
 from ..images import ImageInput
 
+__all__ = ["Backend", "Progress", "check_dimensions", "no_progress"]
+
 Progress = Callable[[int], None]
 """Called with the number of inputs just finished."""
 
@@ -55,3 +57,28 @@ class Backend(Protocol):
     ) -> np.ndarray: ...
 
     def close(self) -> None: ...
+
+
+def check_dimensions(
+    model: str, dimensions: int | None, width: int | None, matryoshka: tuple[int, ...]
+) -> None:
+    """The one rule for ``dimensions``, in every backend (``clipbridge serve`` answers 422 alike).
+
+    With the model's output ``width`` known: ``dimensions`` may not exceed it, and a model
+    without ``matryoshka`` widths (jina-clip-v1, CLIP, SigLIP: never trained to be cut) takes
+    only its full width. ``width`` None (a model the API backend does not know): no check.
+
+    Example::
+
+        check_dimensions("jina-clip-v2", 256, 1024, (32, 64, 128, 256, 512, 768, 1024))  # fine
+        check_dimensions("jina-clip-v1", 64, 768, ())  # ValueError: ... not trained for shorter
+    """
+    if dimensions is None or width is None:
+        return
+    if dimensions > width:
+        raise ValueError(f"dimensions={dimensions} is above {model!r}'s output width {width}")
+    if not matryoshka and dimensions != width:
+        raise ValueError(
+            f"dimensions={dimensions}: {model!r} returns {width}-d vectors and was not trained "
+            "for shorter ones (it has no matryoshka_dimensions); leave dimensions unset"
+        )

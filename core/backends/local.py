@@ -14,7 +14,7 @@ from ..config import EmbedderConfig
 from ..errors import InvalidInputError
 from ..images import ImageInput, ImageLimits, PreprocessSpec, load_pixels
 from ..models import LoadedModel, load_model
-from .base import Progress, no_progress
+from .base import Progress, check_dimensions, no_progress
 
 __all__ = ["LocalBackend"]
 
@@ -49,10 +49,7 @@ class LocalBackend:
         )
         self.limits = ImageLimits.from_config(config)
         full = self.loaded.dimension
-        if config.dimensions is not None and config.dimensions > full:
-            raise ValueError(
-                f"dimensions={config.dimensions} is above {config.model!r}'s output width {full}"
-            )
+        check_dimensions(config.model, config.dimensions, full, self.loaded.matryoshka_dimensions)
         self._dimension = config.dimensions or full
 
     @property

@@ -3,30 +3,74 @@
 ``clipbridge.serve`` owns ``clipbridge serve``; this app, listed after it in ``APPS``, adds
 ``--ray`` and the replica options to that parser and runs the deployment when ``--ray`` is given
 (without it, ``clipbridge serve`` runs as before).
+
+On SIGTERM or SIGINT the deployment is removed (each replica answers its in-flight requests
+first), then the local Ray this command started is stopped; exit status 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["StopRequest", "autoscaling_config", "register", "stop_signals"]
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def autoscaling_config(text: str) -> dict[str, Any]:
+    """An argparse ``type`` for ``--autoscaling``: a JSON object."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise argparse.ArgumentTypeError(
+            f"is not valid JSON ({reason}); write it like "
+            '\'{"min_replicas": 1, "max_replicas": 8}\' (keys in double quotes)'
+        ) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f"must be a JSON object like '{{\"min_replicas\": 1}}', not {type(value).__name__}"
+        )
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """An argparse ``type``: a number > 0 (CPUs per replica)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    """An argparse ``type``: a number >= 0 (GPUs per replica)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text!r}")
+    return value
 
 
 def _options_from_args(args: argparse.Namespace) -> Any:
     from .serving import RayServeOptions
 
-    autoscaling = json.loads(args.autoscaling) if args.autoscaling else None
-    if autoscaling is not None and not isinstance(autoscaling, dict):
-        raise SystemExit("clipbridge serve: --autoscaling takes a JSON object")
     return RayServeOptions(
         replicas=args.replicas,
         num_gpus=args.num_gpus,
         num_cpus=args.num_cpus,
-        autoscaling=autoscaling,
+        autoscaling=args.autoscaling,
         max_ongoing_requests=args.max_ongoing_requests,
         host=args.host,
         port=args.port,
@@ -34,54 +78,125 @@ def _options_from_args(args: argparse.Namespace) -> Any:
     )
 
 
+class StopRequest:
+    """Which stop signal arrived (``signal``; None: none yet); see :func:`stop_signals`."""
+
+    def __init__(self) -> None:
+        self.signal: signal.Signals | None = None
+
+    def wait(self, poll: float = 0.2) -> signal.Signals:
+        """Block until SIGINT or SIGTERM arrives; return it."""
+        while self.signal is None:
+            time.sleep(poll)
+        return self.signal
+
+
+@contextmanager
+def stop_signals() -> Iterator[StopRequest]:
+    """Within the block, SIGINT and SIGTERM are recorded on the yielded :class:`StopRequest`
+    instead of stopping the process, so the caller stops cleanly (Ray's driver would abort on
+    SIGTERM). The previous handlers are put back afterwards."""
+    stop = StopRequest()
+
+    def handle(sig: int, frame: Any) -> None:
+        if stop.signal is None:  # a second signal while stopping changes nothing
+            stop.signal = signal.Signals(sig)
+
+    previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+
+def _serve_on_ray(args: argparse.Namespace) -> int:
+    from ..serve.command import settings_from_args
+    from ..serve.security import bind_warning
+    from .cluster import connect
+    from .serving import serve_on_ray
+
+    settings = settings_from_args(args)
+    options = _options_from_args(args)
+    warning = bind_warning(args.host, bool(settings.api_keys))
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    ray = connect(options.address)
+    with stop_signals() as stop:
+        try:
+            url = serve_on_ray(settings, options)
+            print(
+                f"clipbridge serve --ray: ready at {url}/v1/embeddings, model "
+                f"{settings.model_name}, {options.replicas} replica(s), "
+                f"{options.num_gpus} GPU each",
+                flush=True,
+            )
+            _drain(stop.wait())  # the replicas serve; this process keeps them up until then
+        finally:
+            ray.shutdown()  # stops the local Ray this command started; else only disconnects
+    print(
+        "clipbridge serve --ray: stopped; run the same command to serve again",
+        file=sys.stderr,
+        flush=True,
+    )
+    return 0
+
+
+def _drain(stopped_by: signal.Signals) -> None:
+    """Remove the deployment: each replica answers its in-flight requests first."""
+    from ray import serve
+
+    from .serving import APP_NAME
+
+    print(
+        f"clipbridge serve --ray: stopping on {stopped_by.name}: answering the requests in "
+        "flight, then removing the deployment",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        # Deleting the application first lets each replica finish its requests while the HTTP
+        # proxy still carries the answers back; serve.shutdown() alone stops the proxy at once.
+        serve.delete(APP_NAME, _blocking=True)
+        serve.shutdown()
+    except Exception as exc:  # Ray itself is going away (Ctrl-C reaches its processes too)
+        print(
+            f"clipbridge serve --ray: the deployment could not be removed cleanly "
+            f"({type(exc).__name__}); Ray removes it when it stops",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _wrap(plain: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         if not args.ray:
             return plain(args)
-        from ..serve.command import settings_from_args
-        from ..serve.security import bind_warning
-        from .serving import serve_on_ray
-
-        settings = settings_from_args(args)
-        warning = bind_warning(args.host, bool(settings.api_keys))
-        if warning:
-            print(warning, file=sys.stderr, flush=True)
-        options = _options_from_args(args)
-        url = serve_on_ray(settings, options)
-        print(
-            f"clipbridge serve --ray: ready at {url}/v1/embeddings, model {settings.model_name}, "
-            f"{options.replicas} replica(s), {options.num_gpus} GPU each",
-            flush=True,
-        )
-        from ray import serve
-
-        try:
-            while True:  # the replicas serve; this process only keeps the deployment up
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            serve.shutdown()
-        return 0
+        return _serve_on_ray(args)
 
     return run
 
 
 def register(subparsers: Any) -> None:
     """Add ``--ray`` and the replica options to ``clipbridge serve`` (if it is there)."""
+    from ..cli.options import positive_int
+
     serve = subparsers.choices.get("serve")
     if serve is None:
         return
     group = serve.add_argument_group("Ray Serve (--ray; needs clipbridge[ray])")
     group.add_argument("--ray", action="store_true", help="deploy on Ray Serve")
-    group.add_argument("--replicas", type=int, default=1, help="replicas, one model each")
-    group.add_argument("--num-gpus", type=float, default=0, help="GPUs per replica")
-    group.add_argument("--num-cpus", type=float, default=1, help="CPUs per replica")
+    group.add_argument("--replicas", type=positive_int, default=1, help="replicas, one model each")
+    group.add_argument("--num-gpus", type=_non_negative_float, default=0, help="GPUs per replica")
+    group.add_argument("--num-cpus", type=_positive_float, default=1, help="CPUs per replica")
     group.add_argument(
         "--autoscaling",
+        type=autoscaling_config,
         default=None,
         help='Ray Serve autoscaling_config as JSON, e.g. {"min_replicas": 1, "max_replicas": 8}',
     )
-    group.add_argument("--max-ongoing-requests", type=int, default=None, help="per replica")
+    group.add_argument(
+        "--max-ongoing-requests", type=positive_int, default=None, help="per replica"
+    )
     group.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
     serve.set_defaults(func=_wrap(serve.get_default("func")))

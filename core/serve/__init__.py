@@ -19,13 +19,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .settings import ServeSettings
+from .settings import ServeSettings, ServeStartError
 
 if TYPE_CHECKING:
     from .app import create_app
     from .runner import run, serve_in_thread
 
-__all__ = ["ServeSettings", "create_app", "run", "serve_in_thread"]
+__all__ = ["ServeSettings", "ServeStartError", "create_app", "run", "serve_in_thread"]
 
 _LAZY = {"create_app": ".app", "run": ".runner", "serve_in_thread": ".runner"}
 

@@ -2,12 +2,15 @@
 
 The components' init parameters are the :class:`clipbridge.EmbedderConfig` fields (minus
 ``api_key``, which is a Haystack ``Secret`` here, and ``show_progress``, which Haystack calls
-``progress_bar``), so the names cannot drift from the core.
+``progress_bar``), so the names cannot drift from the core. Values in the forms Haystack's other
+embedders take are translated here: ``device`` as a ``ComponentDevice`` (or its dict), ``base_url``
+as Jina's full ``.../v1/embeddings`` endpoint, ``task`` as Jina's name for the text's task.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -16,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from clipbridge import Embedder, EmbedderConfig
+from clipbridge.api_wire import EMBEDDINGS_PATH
+from clipbridge.config import TASKS
 from clipbridge.errors import InvalidInputError
 from haystack import Document, default_from_dict, default_to_dict
-from haystack.utils import Secret
+from haystack.utils import ComponentDevice, Secret
 
 __all__ = [
     "CONFIG_FIELDS",
@@ -26,6 +31,8 @@ __all__ = [
     "EmbedderComponent",
     "check_documents",
     "documents_named",
+    "metered",
+    "task_from",
     "with_embeddings",
 ]
 
@@ -38,6 +45,48 @@ CONFIG_FIELDS: tuple[str, ...] = tuple(
     for name in EmbedderConfig.field_names()
     if name not in ("api_key", "show_progress", *NOT_EXPOSED)
 )
+
+
+def device_name(device: str | ComponentDevice | dict[str, Any] | None) -> str:
+    """The core's device string for a Haystack device (``None``: ``"auto"``)."""
+    if device is None:
+        return "auto"
+    if isinstance(device, dict):
+        device = ComponentDevice.from_dict(device)
+    if isinstance(device, ComponentDevice):
+        if device.has_multiple_devices:
+            raise ValueError(
+                "device: clipbridge runs a model on one device, not a device map; "
+                "give one, e.g. ComponentDevice.from_str('cuda:0')"
+            )
+        return device.to_torch_str()
+    return device
+
+
+def server_root(base_url: str) -> str:
+    """``base_url`` without Jina's endpoint path: the core appends ``/v1/embeddings`` itself."""
+    return base_url.rstrip("/").removesuffix(EMBEDDINGS_PATH) or base_url
+
+
+def check_image_size(image_size: Any) -> None:
+    """Refuse Jina's ``(width, height)`` with a sentence instead of a ``TypeError`` later."""
+    if isinstance(image_size, (tuple, list)):
+        raise ValueError(
+            f"image_size is one int, the side each image is shrunk to before it is sent to the "
+            f"API (None: the model's own), not {image_size!r}: JinaDocumentImageEmbedder's "
+            "(width, height) is not needed, images are already shrunk to the model's input size"
+        )
+
+
+def task_from(own: str | None, name: str, default: str | None, task: str | None) -> str | None:
+    """``query_task``/``document_task``, or Jina's ``task=`` for it; checked against the core."""
+    if task is not None:
+        if own not in (default, task):
+            raise ValueError(f"task= (Jina's name) and {name}= are one setting: give one")
+        own = task
+    if own is not None and own not in TASKS:
+        raise ValueError(f"{name} must be None or one of {list(TASKS)}, not {own!r}")
+    return own
 
 
 class EmbedderComponent:
@@ -53,11 +102,15 @@ class EmbedderComponent:
         Values are validated now (a bad ``device`` fails here, not in the middle of a pipeline);
         nothing is loaded until :meth:`warm_up`.
         """
+        check_image_size(init_args["image_size"])
         for name in CONFIG_FIELDS:
             setattr(self, name, init_args[name])
+        self.device = device_name(init_args["device"])
+        self.base_url = server_root(init_args["base_url"])
         self.api_key = init_args["api_key"]
         self.progress_bar = init_args["progress_bar"]
         self._embedder: Embedder | None = None
+        self._lock = threading.Lock()
         self._config()
 
     def _config_params(self) -> dict[str, Any]:
@@ -68,16 +121,25 @@ class EmbedderComponent:
 
     def warm_up(self) -> None:
         """Load the model (local backend) or open the client (API backend); idempotent."""
-        if self._embedder is None:
-            key = self.api_key.resolve_value() if self.api_key is not None else None
-            self._embedder = Embedder.from_config(self._config().replace(api_key=key))
+        with self._lock:
+            if self._embedder is None:
+                key = self.api_key.resolve_value() if self.api_key is not None else None
+                self._embedder = Embedder.from_config(self._config().replace(api_key=key))
+
+    async def warm_up_async(self) -> None:
+        """:meth:`warm_up` in a worker thread, so a loading model never blocks the event loop
+        (``AsyncPipeline`` calls this)."""
+        await self._awarm_embedder()
 
     def _warm_embedder(self) -> Embedder:
         """The core :class:`~clipbridge.Embedder`; warms up first if needed (Haystack 3 runs
         may be called without ``warm_up``)."""
-        self.warm_up()
-        assert self._embedder is not None
-        return self._embedder
+        embedder = self._embedder
+        if embedder is None:
+            self.warm_up()
+            embedder = self._embedder
+        assert embedder is not None
+        return embedder
 
     async def _awarm_embedder(self) -> Embedder:
         """:meth:`_warm_embedder` without blocking the event loop while a model loads."""
@@ -87,9 +149,21 @@ class EmbedderComponent:
 
     def close(self) -> None:
         """Release the backend (HTTP connections); the next run warms up again."""
-        if self._embedder is not None:
-            self._embedder.close()
-            self._embedder = None
+        embedder, self._embedder = self._embedder, None
+        if embedder is not None:
+            embedder.close()
+
+    async def close_async(self) -> None:
+        """:meth:`close` from inside the event loop (``AsyncPipeline`` calls this): the API
+        backend's async client is closed and awaited on this loop."""
+        embedder, self._embedder = self._embedder, None
+        if embedder is None:
+            return
+        aclose = getattr(embedder.backend, "aclose", None)  # the API backend has one
+        if aclose is not None:
+            await aclose()
+        else:
+            embedder.close()
 
     def _serialize(self, **component_params: Any) -> dict[str, Any]:
         return default_to_dict(
@@ -137,6 +211,24 @@ def documents_named(documents: list[Document]) -> Iterator[None]:
         raise InvalidInputError(
             exc.index, f"document {documents[exc.index].id!r}: {exc.reason}", partial=exc.partial
         ) from exc
+
+
+@contextmanager
+def metered(embedder: Embedder) -> Iterator[dict[str, Any]]:
+    """The ``meta`` output: the model, and (API backend) the tokens billed during the block.
+
+    Usage is the change of the backend's running total, so runs of one component that overlap
+    in time count each other's tokens too.
+    """
+    meta: dict[str, Any] = {"model": embedder.model}
+    usage = getattr(embedder.backend, "usage", None)
+    before = (usage.prompt_tokens, usage.total_tokens) if usage is not None else None
+    yield meta
+    if usage is not None and before is not None:
+        meta["usage"] = {
+            "prompt_tokens": usage.prompt_tokens - before[0],
+            "total_tokens": usage.total_tokens - before[1],
+        }
 
 
 def with_embeddings(

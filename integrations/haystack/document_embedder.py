@@ -6,9 +6,16 @@ from typing import Any, Literal
 
 from clipbridge import config as _cfg
 from haystack import Document, component
-from haystack.utils import Secret
+from haystack.utils import ComponentDevice, Secret
 
-from ._base import EmbedderComponent, check_documents, documents_named, with_embeddings
+from ._base import (
+    EmbedderComponent,
+    check_documents,
+    documents_named,
+    metered,
+    task_from,
+    with_embeddings,
+)
 
 __all__ = ["ClipBridgeDocumentEmbedder"]
 
@@ -41,11 +48,13 @@ class ClipBridgeDocumentEmbedder(EmbedderComponent):
         suffix: str = "",
         meta_fields_to_embed: list[str] | None = None,
         embedding_separator: str = "\n",
+        document_task: str | None = None,
+        task: str | None = None,
         progress_bar: bool = True,
         backend: Literal["local", "api"] = "local",
         revision: str | None = None,
         cache_dir: str | None = None,
-        device: str = "auto",
+        device: str | ComponentDevice | dict[str, Any] | None = "auto",
         dtype: str = "auto",
         batch_size: int = _cfg.DEFAULT_BATCH_SIZE,
         max_length: int = _cfg.DEFAULT_MAX_LENGTH,
@@ -77,14 +86,20 @@ class ClipBridgeDocumentEmbedder(EmbedderComponent):
         :param suffix: text put after each Document's text.
         :param meta_fields_to_embed: meta keys whose values are embedded before the content.
         :param embedding_separator: joins the meta values and the content.
+        :param document_task: the core ``task`` of the Documents' text (None: plain documents;
+            ``"retrieval.query"`` would embed them as queries).
+        :param task: ``JinaDocumentEmbedder``'s name for ``document_task``; stored as that.
         :param progress_bar: show a progress bar while embedding (``show_progress`` in the core).
         :param backend: ``"local"`` (PyTorch) or ``"api"`` (Jina Embeddings API). Every other
-            parameter is the :class:`clipbridge.EmbedderConfig` field of the same name.
+            parameter is the :class:`clipbridge.EmbedderConfig` field of the same name;
+            ``device`` may also be a ``ComponentDevice`` (or its dict, or None for ``"auto"``)
+            and ``base_url`` Jina's full endpoint (``https://api.jina.ai/v1/embeddings``).
         """
         self.prefix = prefix
         self.suffix = suffix
         self.meta_fields_to_embed = list(meta_fields_to_embed or [])
         self.embedding_separator = embedding_separator
+        self.document_task = task_from(document_task, "document_task", None, task)
         self._store_config(locals())
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +109,7 @@ class ClipBridgeDocumentEmbedder(EmbedderComponent):
             suffix=self.suffix,
             meta_fields_to_embed=self.meta_fields_to_embed,
             embedding_separator=self.embedding_separator,
+            document_task=self.document_task,
         )
 
     def _prepare(self, documents: Any) -> list[str]:
@@ -109,32 +125,34 @@ class ClipBridgeDocumentEmbedder(EmbedderComponent):
             texts.append(self.prefix + self.embedding_separator.join(parts) + self.suffix)
         return texts
 
-    @staticmethod
-    def _parse(documents: list[Document], vectors: Any) -> dict[str, list[Document]]:
-        return {"documents": with_embeddings(documents, vectors)}
-
-    @component.output_types(documents=list[Document])
-    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+    @component.output_types(documents=list[Document], meta=dict[str, Any])
+    def run(self, documents: list[Document]) -> dict[str, Any]:
         """Embed Documents' text.
 
         :param documents: the Documents to embed.
-        :returns: ``{"documents": ...}``: copies of the inputs with ``embedding`` set, same order.
+        :returns: ``{"documents": ..., "meta": ...}``: copies of the inputs with ``embedding``
+            set, same order; ``meta`` holds the model and (API backend) the tokens billed.
         :raises TypeError: if ``documents`` is not a list of Documents.
         """
         texts = self._prepare(documents)
         if not texts:
-            return {"documents": []}
-        with documents_named(documents):
-            vectors = self._warm_embedder().embed_texts(texts, show_progress=self.progress_bar)
-        return self._parse(documents, vectors)
+            return {"documents": [], "meta": {"model": self.model}}
+        embedder = self._warm_embedder()
+        with metered(embedder) as meta, documents_named(documents):
+            vectors = embedder.embed_texts(
+                texts, task=self.document_task, show_progress=self.progress_bar
+            )
+        return {"documents": with_embeddings(documents, vectors), "meta": meta}
 
-    @component.output_types(documents=list[Document])
-    async def run_async(self, documents: list[Document]) -> dict[str, list[Document]]:
+    @component.output_types(documents=list[Document], meta=dict[str, Any])
+    async def run_async(self, documents: list[Document]) -> dict[str, Any]:
         """Asynchronously embed Documents' text; same input and output as :meth:`run`."""
         texts = self._prepare(documents)
         if not texts:
-            return {"documents": []}
-        with documents_named(documents):
-            embedder = await self._awarm_embedder()
-            vectors = await embedder.aembed_texts(texts, show_progress=self.progress_bar)
-        return self._parse(documents, vectors)
+            return {"documents": [], "meta": {"model": self.model}}
+        embedder = await self._awarm_embedder()
+        with metered(embedder) as meta, documents_named(documents):
+            vectors = await embedder.aembed_texts(
+                texts, task=self.document_task, show_progress=self.progress_bar
+            )
+        return {"documents": with_embeddings(documents, vectors), "meta": meta}

@@ -12,9 +12,9 @@ from clipbridge.errors import InvalidInputError
 from clipbridge.images import ImageInput
 from clipbridge.pdf import render_pdf_page
 from haystack import Document, component
-from haystack.utils import Secret
+from haystack.utils import ComponentDevice, Secret
 
-from ._base import EmbedderComponent, check_documents, documents_named, with_embeddings
+from ._base import EmbedderComponent, check_documents, documents_named, metered, with_embeddings
 
 __all__ = ["ClipBridgeDocumentImageEmbedder"]
 
@@ -55,7 +55,7 @@ class ClipBridgeDocumentImageEmbedder(EmbedderComponent):
         backend: Literal["local", "api"] = "local",
         revision: str | None = None,
         cache_dir: str | None = None,
-        device: str = "auto",
+        device: str | ComponentDevice | dict[str, Any] | None = "auto",
         dtype: str = "auto",
         batch_size: int = _cfg.DEFAULT_BATCH_SIZE,
         max_length: int = _cfg.DEFAULT_MAX_LENGTH,
@@ -89,7 +89,9 @@ class ClipBridgeDocumentImageEmbedder(EmbedderComponent):
             Documents' meta comes from an untrusted source.
         :param progress_bar: show a progress bar while embedding (``show_progress`` in the core).
         :param backend: ``"local"`` (PyTorch) or ``"api"`` (Jina Embeddings API). Every other
-            parameter is the :class:`clipbridge.EmbedderConfig` field of the same name.
+            parameter is the :class:`clipbridge.EmbedderConfig` field of the same name;
+            ``device`` may also be a ``ComponentDevice`` (or its dict, or None for ``"auto"``)
+            and ``base_url`` Jina's full endpoint (``https://api.jina.ai/v1/embeddings``).
         """
         self.file_path_meta_field = file_path_meta_field
         self.root_path = root_path
@@ -144,36 +146,38 @@ class ClipBridgeDocumentImageEmbedder(EmbedderComponent):
             images.append(page)
         return images
 
-    def _parse(self, documents: list[Document], vectors: Any) -> dict[str, list[Document]]:
+    def _parse(self, documents: list[Document], vectors: Any) -> list[Document]:
         source = {"type": "image", "file_path_meta_field": self.file_path_meta_field}
-        return {"documents": with_embeddings(documents, vectors, {"embedding_source": source})}
+        return with_embeddings(documents, vectors, {"embedding_source": source})
 
-    @component.output_types(documents=list[Document])
-    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+    @component.output_types(documents=list[Document], meta=dict[str, Any])
+    def run(self, documents: list[Document]) -> dict[str, Any]:
         """Embed the image behind each Document.
 
         :param documents: Documents whose meta names an image or PDF file.
-        :returns: ``{"documents": ...}``: copies of the inputs with ``embedding`` and
-            ``meta["embedding_source"]`` set, same order.
+        :returns: ``{"documents": ..., "meta": ...}``: copies of the inputs with ``embedding``
+            and ``meta["embedding_source"]`` set, same order; ``meta`` holds the model and (API
+            backend) the tokens billed.
         :raises TypeError: if ``documents`` is not a list of Documents.
         :raises InvalidInputError: (a ``ValueError``) naming the Document whose file is missing,
             unreadable, outside ``root_path``, or a PDF without ``page_number``.
         """
         images = self._prepare(documents)
         if not images:
-            return {"documents": []}
-        with documents_named(documents):
-            vectors = self._warm_embedder().embed_images(images, show_progress=self.progress_bar)
-        return self._parse(documents, vectors)
+            return {"documents": [], "meta": {"model": self.model}}
+        embedder = self._warm_embedder()
+        with metered(embedder) as meta, documents_named(documents):
+            vectors = embedder.embed_images(images, show_progress=self.progress_bar)
+        return {"documents": self._parse(documents, vectors), "meta": meta}
 
-    @component.output_types(documents=list[Document])
-    async def run_async(self, documents: list[Document]) -> dict[str, list[Document]]:
+    @component.output_types(documents=list[Document], meta=dict[str, Any])
+    async def run_async(self, documents: list[Document]) -> dict[str, Any]:
         """Asynchronously embed the images; same input and output as :meth:`run`."""
         check_documents(documents, "ClipBridgeDocumentImageEmbedder")
         images = await asyncio.to_thread(self._prepare, documents)  # PDF pages render off-loop
         if not images:
-            return {"documents": []}
-        with documents_named(documents):
-            embedder = await self._awarm_embedder()
+            return {"documents": [], "meta": {"model": self.model}}
+        embedder = await self._awarm_embedder()
+        with metered(embedder) as meta, documents_named(documents):
             vectors = await embedder.aembed_images(images, show_progress=self.progress_bar)
-        return self._parse(documents, vectors)
+        return {"documents": self._parse(documents, vectors), "meta": meta}

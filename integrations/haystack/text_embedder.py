@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from clipbridge import config as _cfg
 from haystack import component
-from haystack.utils import Secret
+from haystack.utils import ComponentDevice, Secret
 
-from ._base import EmbedderComponent
+from ._base import EmbedderComponent, metered, task_from
 
 __all__ = ["ClipBridgeTextEmbedder"]
 
@@ -37,11 +37,13 @@ class ClipBridgeTextEmbedder(EmbedderComponent):
         api_key: Secret = Secret.from_env_var("JINA_API_KEY", strict=False),  # noqa: B008
         prefix: str = "",
         suffix: str = "",
+        query_task: str | None = _cfg.QUERY_TASK,
+        task: str | None = None,
         progress_bar: bool = True,
         backend: Literal["local", "api"] = "local",
         revision: str | None = None,
         cache_dir: str | None = None,
-        device: str = "auto",
+        device: str | ComponentDevice | dict[str, Any] | None = "auto",
         dtype: str = "auto",
         batch_size: int = _cfg.DEFAULT_BATCH_SIZE,
         max_length: int = _cfg.DEFAULT_MAX_LENGTH,
@@ -71,17 +73,23 @@ class ClipBridgeTextEmbedder(EmbedderComponent):
         :param api_key: the Jina API key (only the API backend uses it).
         :param prefix: text put before the input string.
         :param suffix: text put after the input string.
+        :param query_task: the core ``task`` of the text (``"retrieval.query"``: jina-clip-v2
+            prepends its query instruction; None: embedded as a document).
+        :param task: ``JinaTextEmbedder``'s name for ``query_task``; stored as ``query_task``.
         :param progress_bar: show a progress bar while embedding (``show_progress`` in the core).
         :param backend: ``"local"`` (PyTorch) or ``"api"`` (Jina Embeddings API). Every other
-            parameter is the :class:`clipbridge.EmbedderConfig` field of the same name.
+            parameter is the :class:`clipbridge.EmbedderConfig` field of the same name;
+            ``device`` may also be a ``ComponentDevice`` (or its dict, or None for ``"auto"``)
+            and ``base_url`` Jina's full endpoint (``https://api.jina.ai/v1/embeddings``).
         """
         self.prefix = prefix
         self.suffix = suffix
+        self.query_task = task_from(query_task, "query_task", _cfg.QUERY_TASK, task)
         self._store_config(locals())
 
     def to_dict(self) -> dict[str, Any]:
         """Serialize the component; the API key is written as its env var name only."""
-        return self._serialize(prefix=self.prefix, suffix=self.suffix)
+        return self._serialize(prefix=self.prefix, suffix=self.suffix, query_task=self.query_task)
 
     def _prepare(self, text: Any) -> list[str]:
         if not isinstance(text, str):
@@ -91,31 +99,30 @@ class ClipBridgeTextEmbedder(EmbedderComponent):
             )
         return [self.prefix + text + self.suffix]
 
-    @staticmethod
-    def _parse(vectors: Any) -> dict[str, list[float]]:
-        return {"embedding": vectors[0].tolist()}
-
-    @component.output_types(embedding=list[float])
-    def run(self, text: str) -> dict[str, list[float]]:
+    @component.output_types(embedding=list[float], meta=dict[str, Any])
+    def run(self, text: str) -> dict[str, Any]:
         """Embed one string.
 
         :param text: the text to embed.
-        :returns: ``{"embedding": list[float]}``.
+        :returns: ``{"embedding": list[float], "meta": {"model": ..., "usage": ...}}``; usage
+            (the tokens billed) only with the API backend.
         :raises TypeError: if ``text`` is not a string.
         """
         texts = self._prepare(text)
-        return self._parse(
-            self._warm_embedder().embed_texts(
-                texts, task=_cfg.QUERY_TASK, show_progress=self.progress_bar
+        embedder = self._warm_embedder()
+        with metered(embedder) as meta:
+            vectors = embedder.embed_texts(
+                texts, task=self.query_task, show_progress=self.progress_bar
             )
-        )
+        return {"embedding": vectors[0].tolist(), "meta": meta}
 
-    @component.output_types(embedding=list[float])
-    async def run_async(self, text: str) -> dict[str, list[float]]:
+    @component.output_types(embedding=list[float], meta=dict[str, Any])
+    async def run_async(self, text: str) -> dict[str, Any]:
         """Asynchronously embed one string; same input and output as :meth:`run`."""
         texts = self._prepare(text)
         embedder = await self._awarm_embedder()
-        vectors = await embedder.aembed_texts(
-            texts, task=_cfg.QUERY_TASK, show_progress=self.progress_bar
-        )
-        return self._parse(vectors)
+        with metered(embedder) as meta:
+            vectors = await embedder.aembed_texts(
+                texts, task=self.query_task, show_progress=self.progress_bar
+            )
+        return {"embedding": vectors[0].tolist(), "meta": meta}

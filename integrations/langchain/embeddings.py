@@ -1,8 +1,10 @@
 """`ClipBridgeEmbeddings`: jina-clip-v1 as LangChain ``Embeddings``, texts and images.
 
 The pydantic fields are the :class:`clipbridge.EmbedderConfig` fields under the same names and
-defaults; ``api_key`` is a ``SecretStr`` read from ``$JINA_API_KEY`` when not given. Every method
-forwards one whole batch to the core :class:`~clipbridge.Embedder`, built on first use.
+defaults, plus ``query_task`` and ``document_task``. ``JinaEmbeddings``' names are accepted too:
+``model_name=`` for ``model`` and ``jina_api_key=`` for ``api_key``. ``api_key`` is a
+``SecretStr`` read, when not given, from ``$JINA_API_KEY``, else ``$JINA_AUTH_TOKEN``. Every
+method forwards one whole batch to the core :class:`~clipbridge.Embedder`, built on first use.
 """
 
 from __future__ import annotations
@@ -14,10 +16,18 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.utils import secret_from_env
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from clipbridge import Embedder, EmbedderConfig
-from clipbridge.config import API_KEY_ENV, QUERY_TASK, BackendName
+from clipbridge.config import API_KEY_ENV, QUERY_TASK, TASKS, BackendName
 from clipbridge.images import ImageInput
 from clipbridge.lazy import LazyEmbedder
 
@@ -29,6 +39,11 @@ NOT_EXPOSED = ("precision",)
 _DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in dataclasses.fields(EmbedderConfig) if f.name not in NOT_EXPOSED
 }
+
+LANGCHAIN_KEY_ENV = "JINA_AUTH_TOKEN"
+"""The variable LangChain's ``JinaEmbeddings`` falls back to; ``$JINA_API_KEY`` comes first."""
+JINA_NAMES: dict[str, str] = {"model_name": "model", "jina_api_key": "api_key"}
+"""``JinaEmbeddings``' keyword -> our field."""
 
 
 def _floats(vectors: np.ndarray) -> list[list[float]]:
@@ -49,8 +64,10 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
         hits = store.similarity_search("a bridge at dusk", k=1)   # text query, image results
 
     Keyword fields are those of :class:`clipbridge.EmbedderConfig` (``backend="api"``,
-    ``device``, ``batch_size``, ``max_retries``, ...); unknown keywords are rejected. ``api_key``
-    falls back to ``$JINA_API_KEY`` and is never shown by ``repr`` nor written by
+    ``device``, ``batch_size``, ``max_retries``, ...) plus ``query_task`` (default
+    ``"retrieval.query"``, used by ``embed_query``) and ``document_task`` (default None, used by
+    ``embed_documents``); unknown keywords are rejected. ``api_key`` falls back to
+    ``$JINA_API_KEY``, then ``$JINA_AUTH_TOKEN``, and is never shown by ``repr`` nor written by
     ``model_dump``/``model_dump_json``. Image URIs may be file paths, http(s) URLs or ``data:``
     URIs (anything :data:`clipbridge.ImageInput` allows); the core loads and checks them.
     """
@@ -71,10 +88,10 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
     show_progress: bool = _DEFAULTS["show_progress"]
     base_url: str = _DEFAULTS["base_url"]
     api_key: SecretStr | None = Field(
-        default_factory=secret_from_env(API_KEY_ENV, default=None),
+        default_factory=secret_from_env([API_KEY_ENV, LANGCHAIN_KEY_ENV], default=None),
         exclude=True,
         repr=False,
-        description=f"Jina API key; read from ${API_KEY_ENV} when not given.",
+        description=f"Jina API key; else ${API_KEY_ENV}, else ${LANGCHAIN_KEY_ENV}.",
     )
     timeout: float = _DEFAULTS["timeout"]
     max_retries: int = _DEFAULTS["max_retries"]
@@ -92,8 +109,32 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
     allow_private_urls: bool = _DEFAULTS["allow_private_urls"]
     image_workers: int = _DEFAULTS["image_workers"]
     fast_image_decode: bool = _DEFAULTS["fast_image_decode"]
+    # The task of each kind of text (Embedder.embed_texts(..., task=...)).
+    query_task: str | None = QUERY_TASK
+    document_task: str | None = None
 
     _embedder: LazyEmbedder = PrivateAttr(default_factory=LazyEmbedder)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _jina_names(cls, values: Any) -> Any:
+        """Accept ``JinaEmbeddings``' keywords (:data:`JINA_NAMES`) for ours."""
+        if not isinstance(values, dict) or not JINA_NAMES.keys() & values.keys():
+            return values
+        values = dict(values)
+        for theirs, ours in JINA_NAMES.items():
+            if theirs in values:
+                value = values.pop(theirs)
+                if values.setdefault(ours, value) != value:
+                    raise ValueError(f"{theirs}= and {ours}= are the same field: give one")
+        return values
+
+    @field_validator("query_task", "document_task")
+    @classmethod
+    def _known_task(cls, task: str | None) -> str | None:
+        if task is not None and task not in TASKS:
+            raise ValueError(f"must be None or one of {list(TASKS)}, not {task!r}")
+        return task
 
     @model_validator(mode="after")
     def _check_config(self) -> ClipBridgeEmbeddings:
@@ -121,24 +162,24 @@ class ClipBridgeEmbeddings(BaseModel, Embeddings):
         """Release the backend (HTTP connections); the next call builds a new one."""
         self._embedder.close()
 
-    # -- texts: queries get task="retrieval.query" (jina-clip-v2 adds its instruction) ---------
+    # -- texts: documents get document_task, queries query_task ----------------------------------
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed texts; one list of floats per text, in order (``[]`` for ``[]``)."""
-        return _floats(self.embedder.embed_texts(texts))
+        return _floats(self.embedder.embed_texts(texts, task=self.document_task))
 
     def embed_query(self, text: str) -> list[float]:
-        """Embed one search query (``task="retrieval.query"``)."""
-        return _floats(self.embedder.embed_texts([text], task=QUERY_TASK))[0]
+        """Embed one search query (``task=query_task``: jina-clip-v2 adds its instruction)."""
+        return _floats(self.embedder.embed_texts([text], task=self.query_task))[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents` (the core's native async path)."""
         embedder = await self._aembedder()
-        return _floats(await embedder.aembed_texts(texts))
+        return _floats(await embedder.aembed_texts(texts, task=self.document_task))
 
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query`."""
         embedder = await self._aembedder()
-        return _floats(await embedder.aembed_texts([text], task=QUERY_TASK))[0]
+        return _floats(await embedder.aembed_texts([text], task=self.query_task))[0]
 
     # -- images ----------------------------------------------------------------------------------
     def embed_image(self, uris: Sequence[ImageInput]) -> list[list[float]]:

@@ -1,36 +1,50 @@
 """`ClipBridgeEmbedding`: jina-clip-v1 as a LlamaIndex ``MultiModalEmbedding``.
 
 The pydantic fields are the :class:`clipbridge.EmbedderConfig` fields under the same names and
-defaults, except two that LlamaIndex already names: ``model_name`` is ``model`` and
-``embed_batch_size`` is ``batch_size``. Every embedding method forwards one whole batch to the
-core :class:`~clipbridge.Embedder`, which is built on first use and rebuilt after unpickling.
+defaults, except ``model``, which LlamaIndex names ``model_name`` (``model=`` is accepted too, as
+Jina's ``JinaEmbedding`` spells it). ``embed_batch_size`` stays LlamaIndex's own: the slice size
+LlamaIndex cuts lists into before calling us (default 2048, its maximum, so a list reaches the
+core whole and the core batches it by ``batch_size``/``api_batch_size``). Every embedding method
+forwards one whole slice to the core :class:`~clipbridge.Embedder`, built on first use.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from clipbridge import Embedder, EmbedderConfig
-from clipbridge.config import QUERY_TASK, BackendName
+from clipbridge.config import API_KEY_ENV, QUERY_TASK, TASKS, BackendName
 from clipbridge.images import ImageInput
 from clipbridge.lazy import LazyEmbedder
 from llama_index.core.base.embeddings.base import Embedding
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, model_validator
+from llama_index.core.bridge.pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import ImageType
 
 __all__ = ["FIELD_FOR_CONFIG", "NOT_EXPOSED", "ClipBridgeEmbedding"]
 
-FIELD_FOR_CONFIG: dict[str, str] = {"model": "model_name", "batch_size": "embed_batch_size"}
+FIELD_FOR_CONFIG: dict[str, str] = {"model": "model_name"}
 """EmbedderConfig fields that LlamaIndex already names differently: config name -> field name."""
 
+LLAMA_INDEX_KEY_ENV = "JINAAI_API_KEY"
+"""The variable LlamaIndex's ``JinaEmbedding`` reads the key from; ours comes first."""
+MAX_EMBED_BATCH_SIZE = 2048
+"""LlamaIndex's upper bound for ``embed_batch_size``, our default: lists reach the core whole."""
 NOT_EXPOSED = ("precision",)
 """EmbedderConfig fields that are not fields here: LlamaIndex's ``Embedding`` is ``list[float]``,
 so vectors stay float32 (compact vectors: docs/precision.md)."""
+
 _DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in dataclasses.fields(EmbedderConfig) if f.name not in NOT_EXPOSED
 }
@@ -40,34 +54,45 @@ def _floats(vectors: np.ndarray) -> list[list[float]]:
     return vectors.tolist()
 
 
+def _key_from_env() -> str | None:
+    """``$JINA_API_KEY``, else ``$JINAAI_API_KEY`` (LlamaIndex's name), else None."""
+    return os.environ.get(API_KEY_ENV) or os.environ.get(LLAMA_INDEX_KEY_ENV) or None
+
+
 class ClipBridgeEmbedding(MultiModalEmbedding):
-    """Text and image embeddings from jina-clip-v1 for LlamaIndex (local PyTorch or Jina API).
+    """Text and image embeddings from jina-clip for LlamaIndex (local PyTorch or Jina API).
 
     Example::
 
         from llama_index.core.indices import MultiModalVectorStoreIndex
         from llama_index.embeddings.clipbridge import ClipBridgeEmbedding
 
-        model = ClipBridgeEmbedding(model_name="jinaai/jina-clip-v1", embed_batch_size=16)
+        model = ClipBridgeEmbedding(model_name="jinaai/jina-clip-v1", batch_size=16)
         index = MultiModalVectorStoreIndex(nodes, embed_model=model, image_embed_model=model)
         hits = index.as_retriever().text_to_image_retrieve("a red square")
 
     Keyword fields are those of :class:`clipbridge.EmbedderConfig` (``backend="api"``,
-    ``device``, ``max_retries``, ...). ``api_key`` falls back to ``$JINA_API_KEY`` and is never
-    written by ``to_dict``/``model_dump``/``to_json``/``repr`` (a pickle keeps it, so that a
-    worker process can use the model). Images may be file paths, http(s) URLs, ``data:`` URIs,
-    ``bytes``, ``BytesIO`` or PIL images; the core loads and checks them.
+    ``device``, ``batch_size``, ``max_retries``, ...) plus ``query_task`` (default
+    ``"retrieval.query"``: jina-clip-v2 prepends its query instruction) and ``document_task``
+    (default None); unknown keywords raise. ``api_key`` is read, when not given, from
+    ``$JINA_API_KEY``, else ``$JINAAI_API_KEY``; it is never written by
+    ``to_dict``/``model_dump``/``to_json``/``repr`` (a pickle keeps it, so that a worker process
+    can use the model). Images may be file paths, http(s) URLs, ``data:`` URIs, ``bytes``,
+    ``BytesIO`` or PIL images; the core loads and checks them.
     """
 
-    # Renamed EmbedderConfig fields (LlamaIndex's own names).
+    model_config = ConfigDict(extra="forbid")
+
+    # LlamaIndex's own names.
     model_name: str = Field(
         default=_DEFAULTS["model"],
-        description="Hub id, API model name or local folder (EmbedderConfig.model).",
+        description="Hub id, API model name or local folder (EmbedderConfig.model; alias model).",
     )
     embed_batch_size: int = Field(
-        default=_DEFAULTS["batch_size"],
+        default=MAX_EMBED_BATCH_SIZE,
         gt=0,
-        description="Inputs per backend call (EmbedderConfig.batch_size).",
+        le=MAX_EMBED_BATCH_SIZE,
+        description="Inputs LlamaIndex hands over per call; the core batches them further.",
     )
     # Every other EmbedderConfig field, same name, same default.
     backend: BackendName = _DEFAULTS["backend"]
@@ -75,12 +100,13 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
     cache_dir: str | None = _DEFAULTS["cache_dir"]
     device: str = _DEFAULTS["device"]
     dtype: str = _DEFAULTS["dtype"]
+    batch_size: int = _DEFAULTS["batch_size"]
     max_length: int = _DEFAULTS["max_length"]
     max_batch_tokens: int = _DEFAULTS["max_batch_tokens"]
     normalize: bool = _DEFAULTS["normalize"]
     show_progress: bool = _DEFAULTS["show_progress"]
     base_url: str = _DEFAULTS["base_url"]
-    api_key: str | None = Field(default=_DEFAULTS["api_key"], exclude=True, repr=False)
+    api_key: str | None = Field(default_factory=_key_from_env, exclude=True, repr=False)
     timeout: float = _DEFAULTS["timeout"]
     max_retries: int = _DEFAULTS["max_retries"]
     max_concurrency: int = _DEFAULTS["max_concurrency"]
@@ -97,8 +123,36 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
     allow_private_urls: bool = _DEFAULTS["allow_private_urls"]
     image_workers: int = _DEFAULTS["image_workers"]
     fast_image_decode: bool = _DEFAULTS["fast_image_decode"]
+    # The task of each kind of text (Embedder.embed_texts(..., task=...)).
+    query_task: str | None = QUERY_TASK
+    document_task: str | None = None
 
     _embedder: LazyEmbedder = PrivateAttr(default_factory=LazyEmbedder)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _jina_names(cls, values: Any) -> Any:
+        """Accept ``model=`` (``JinaEmbedding``'s name); explain ``task=``."""
+        if not isinstance(values, dict):
+            return values
+        if "task" in values:
+            raise ValueError(
+                "ClipBridgeEmbedding has no task=: queries use query_task (default "
+                f"{QUERY_TASK!r}) and documents document_task (default None)"
+            )
+        if "model" in values:
+            values = dict(values)
+            model = values.pop("model")
+            if values.setdefault("model_name", model) != model:
+                raise ValueError("give the model once: model= and model_name= are the same field")
+        return values
+
+    @field_validator("query_task", "document_task")
+    @classmethod
+    def _known_task(cls, task: str | None) -> str | None:
+        if task is not None and task not in TASKS:
+            raise ValueError(f"must be None or one of {list(TASKS)}, not {task!r}")
+        return task
 
     @model_validator(mode="after")
     def _check_config(self) -> ClipBridgeEmbedding:
@@ -125,16 +179,20 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
         """:attr:`embedder` without blocking the event loop while a model loads."""
         return await self._embedder.aget(self.to_config())
 
+    def close(self) -> None:
+        """Release the backend (HTTP connections); the next call builds a new one."""
+        self._embedder.close()
+
     def to_payload(self) -> dict[str, Any]:
         return {**super().to_payload(), "backend": self.backend}
 
-    # -- queries (task="retrieval.query": jina-clip-v2 adds its instruction) and texts ---------
+    # -- queries (query_task) and documents (document_task) --------------------------------------
     def _get_query_embedding(self, query: str) -> Embedding:
-        return _floats(self.embedder.embed_texts([query], task=QUERY_TASK))[0]
+        return _floats(self.embedder.embed_texts([query], task=self.query_task))[0]
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
         embedder = await self._aembedder()
-        return _floats(await embedder.aembed_texts([query], task=QUERY_TASK))[0]
+        return _floats(await embedder.aembed_texts([query], task=self.query_task))[0]
 
     def _get_text_embedding(self, text: str) -> Embedding:
         return self._get_text_embeddings([text])[0]
@@ -143,11 +201,11 @@ class ClipBridgeEmbedding(MultiModalEmbedding):
         return (await self._aget_text_embeddings([text]))[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return _floats(self.embedder.embed_texts(texts))
+        return _floats(self.embedder.embed_texts(texts, task=self.document_task))
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         embedder = await self._aembedder()
-        return _floats(await embedder.aembed_texts(texts))
+        return _floats(await embedder.aembed_texts(texts, task=self.document_task))
 
     # -- images ----------------------------------------------------------------------------------
     def _get_image_embedding(self, img_file_path: ImageType) -> Embedding:

@@ -43,10 +43,14 @@ async def test_async_query_task_is_sent(v2_server):
         assert v2_server.requests[-1]["task"] == "retrieval.query"
 
 
-def test_v1_gets_no_task(tiny_model_path):
+def test_v1_gets_no_task(tiny_model_path, monkeypatch):
+    from clipbridge.backends import api as api_module
+
+    # The tiny checkpoint answers as "jina-clip-v1" with its own width (v1 takes no dimensions=).
+    monkeypatch.setitem(api_module.KNOWN_DIMENSIONS, "jina-clip-v1", 96)
     with (
         JinaApiServer(tiny_model_path, model_name="jina-clip-v1") as server,
-        Embedder(**server.embedder_kwargs(dimensions=96)) as api,
+        Embedder(**server.embedder_kwargs()) as api,
     ):
         api.embed_texts(TEXTS, task="retrieval.query")
         assert "task" not in server.requests[-1]
@@ -58,10 +62,27 @@ def test_known_widths_and_image_sizes():
     assert Embedder("jinaai/jina-clip-v2", dimensions=256, **kwargs).dimension == 256
     assert Embedder("jina-clip-v2", **kwargs).backend.image_size == 512
     assert Embedder("jina-clip-v1", **kwargs).backend.image_size == 224
-    with pytest.raises(ValueError, match="dimensions=1025 is above the output width 1024"):
+    with pytest.raises(
+        ValueError, match="dimensions=1025 is above 'jina-clip-v2''s output width 1024"
+    ):
         Embedder("jina-clip-v2", dimensions=1025, **kwargs)
-    with pytest.raises(ValueError, match="dimensions=769 is above the output width 768"):
+    with pytest.raises(
+        ValueError, match="dimensions=769 is above 'jina-clip-v1''s output width 768"
+    ):
         Embedder("jina-clip-v1", dimensions=769, **kwargs)
+
+
+@pytest.mark.parametrize("model", ["jina-clip-v1", "jinaai/jina-clip-v1"])
+def test_v1_takes_no_shorter_dimensions_as_the_local_backend_and_the_server(model):
+    # One rule everywhere: jina-clip-v1 was never trained to be cut (no matryoshka_dimensions).
+    kwargs = {"backend": "api", "api_key": "k", "base_url": "http://127.0.0.1:9"}
+    with pytest.raises(
+        ValueError,
+        match=r"^dimensions=64: 'jina-clip-v1' returns 768-d vectors and was not trained for "
+        r"shorter ones \(it has no matryoshka_dimensions\); leave dimensions unset$",
+    ):
+        Embedder(model, dimensions=64, **kwargs)
+    assert Embedder(model, dimensions=768, **kwargs).dimension == 768  # its full width: a no-op
 
 
 def test_v2_uploads_are_shrunk_to_512(v2_server, tmp_path):

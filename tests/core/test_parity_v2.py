@@ -171,13 +171,20 @@ def test_v1_ignores_the_query_task(tiny_model_path, fixture_texts):
     )
 
 
-def test_v1_matryoshka_slice(tiny_model_path, fixture_texts):
-    full = Embedder(tiny_model_path, normalize=False).embed_texts(fixture_texts)
-    raw = Embedder(tiny_model_path, normalize=False, dimensions=32).embed_texts(fixture_texts)
-    np.testing.assert_array_equal(raw, full[:, :32])
-    normed = Embedder(tiny_model_path, dimensions=32).embed_texts(fixture_texts)
-    want = full[:, :32] / np.linalg.norm(full[:, :32], axis=1, keepdims=True)
-    np.testing.assert_allclose(normed, want, atol=1e-6)
+def test_v1_takes_no_shorter_dimensions(tiny_model_path, fixture_texts):
+    # jina-clip-v1 was never trained to be cut: dimensions=k would silently give vectors of
+    # unknown quality, so it is refused at construction, naming the model and its width (the
+    # server answers 422 by the same rule). Its full width is a no-op.
+    full = Embedder(tiny_model_path).embed_texts(fixture_texts)
+    with pytest.raises(
+        ValueError,
+        match=rf"^dimensions=32: '{tiny_model_path}' returns {full.shape[1]}-d vectors and was "
+        r"not trained for shorter ones \(it has no matryoshka_dimensions\); leave dimensions "
+        r"unset$",
+    ):
+        Embedder(tiny_model_path, dimensions=32)
+    same = Embedder(tiny_model_path, dimensions=full.shape[1]).embed_texts(fixture_texts)
+    np.testing.assert_array_equal(same, full)
 
 
 # -- loading by name: the alias, the hub cache, the text tower's base config ----------------------

@@ -115,7 +115,7 @@ def test_run_equals_embedder_and_keeps_inputs(tiny_model_path, docs):
     )
     result = embedder.run(documents=docs)
     out = result["documents"]
-    assert set(result) == {"documents"}
+    assert result["meta"] == {"model": tiny_model_path}  # no usage: the local backend bills none
     assert docs == before  # inputs untouched
     assert all(doc.embedding is None for doc in docs)
     assert [d.id for d in out] == [d.id for d in docs]
@@ -138,8 +138,10 @@ async def test_run_async_equals_run(tiny_model_path, docs):
 
 async def test_empty_list(tiny_model_path):
     embedder = ClipBridgeDocumentEmbedder(model=tiny_model_path)
-    assert embedder.run(documents=[]) == {"documents": []}
-    assert await embedder.run_async(documents=[]) == {"documents": []}
+    empty = {"documents": [], "meta": {"model": tiny_model_path}}
+    assert embedder.run(documents=[]) == empty
+    assert await embedder.run_async(documents=[]) == empty
+    assert embedder._embedder is None  # nothing to embed: no model loaded
 
 
 @pytest.mark.parametrize(

@@ -120,8 +120,9 @@ async def test_run_async_equals_run(embedder, fixture_images):
 
 
 async def test_empty_list(embedder):
-    assert embedder.run(documents=[]) == {"documents": []}
-    assert await embedder.run_async(documents=[]) == {"documents": []}
+    empty = {"documents": [], "meta": {"model": embedder.model}}
+    assert embedder.run(documents=[]) == empty
+    assert await embedder.run_async(documents=[]) == empty
 
 
 @pytest.mark.parametrize("bad", ["rgb_square_64.png", Document(meta={}), [Path("a.png")], None])

@@ -77,7 +77,8 @@ def test_fields_mirror_embedder_config() -> None:
     fields = ClipBridgeEmbeddings.model_fields
     # every field but precision: LangChain's embeddings are list[float] (docs/precision.md)
     assert NOT_EXPOSED == ("precision",)
-    assert list(fields) == [n for n in EmbedderConfig.field_names() if n not in NOT_EXPOSED]
+    config_fields = [n for n in EmbedderConfig.field_names() if n not in NOT_EXPOSED]
+    assert list(fields) == [*config_fields, "query_task", "document_task"]
     hints = typing.get_type_hints(EmbedderConfig)
     for f in dataclasses.fields(EmbedderConfig):
         if f.name == "api_key" or f.name in NOT_EXPOSED:
@@ -159,8 +160,9 @@ def test_api_key_is_never_shown_or_written(monkeypatch: pytest.MonkeyPatch) -> N
     for text in (repr(emb), str(emb), str(emb.model_dump()), emb.model_dump_json()):
         assert "very-secret-key-789" not in text
     assert "api_key" not in emb.model_dump()
+    tasks = {"query_task": "retrieval.query", "document_task": None}
     written = {k: v for k, v in emb.to_config().to_dict().items() if k not in NOT_EXPOSED}
-    assert json.loads(emb.model_dump_json()) == written
+    assert json.loads(emb.model_dump_json()) == {**written, **tasks}
     restored = ClipBridgeEmbeddings(**emb.model_dump())
     assert restored.to_config() == emb.to_config().replace(api_key=None)
 

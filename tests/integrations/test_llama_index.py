@@ -339,7 +339,7 @@ async def test_batching_async_uses_native_async_off_the_loop(monkeypatch, tiny_m
 
 
 # -- fields, serialization, pickling, secrets -------------------------------------------------
-def test_fields_mirror_embedder_config() -> None:
+def test_fields_mirror_embedder_config(monkeypatch) -> None:
     fields = ClipBridgeEmbedding.model_fields
     # every field but precision: LlamaIndex's Embedding is list[float] (docs/precision.md)
     assert NOT_EXPOSED == ("precision",) and "precision" not in fields
@@ -348,12 +348,17 @@ def test_fields_mirror_embedder_config() -> None:
             continue
         name = FIELD_FOR_CONFIG.get(config_field.name, config_field.name)
         assert name in fields, f"EmbedderConfig.{config_field.name} missing from the adapter"
-        assert fields[name].default == config_field.default, name
-    assert FIELD_FOR_CONFIG == {"model": "model_name", "batch_size": "embed_batch_size"}
+        if name != "api_key":  # read from the environment when not given
+            assert fields[name].default == config_field.default, name
+    assert FIELD_FOR_CONFIG == {"model": "model_name"}
+    monkeypatch.delenv("JINA_API_KEY", raising=False)
+    monkeypatch.delenv("JINAAI_API_KEY", raising=False)
     assert ClipBridgeEmbedding().to_config() == EmbedderConfig()
     assert ClipBridgeEmbedding(
-        model_name="m", embed_batch_size=3, max_retries=7, backend="api"
-    ).to_config() == EmbedderConfig(model="m", batch_size=3, max_retries=7, backend="api")
+        model_name="m", batch_size=3, max_retries=7, backend="api", api_key="k"
+    ).to_config() == EmbedderConfig(
+        model="m", batch_size=3, max_retries=7, backend="api", api_key="k"
+    )
 
 
 def test_construction_validates_but_loads_nothing() -> None:
@@ -368,8 +373,10 @@ def test_construction_validates_but_loads_nothing() -> None:
 def test_changed_field_rebuilds_the_embedder(model) -> None:
     first = model.embedder
     assert model.embedder is first
-    model.embed_batch_size = 4
+    model.batch_size = 4
     assert model.embedder is not first and model.embedder.config.batch_size == 4
+    model.embed_batch_size = 3  # LlamaIndex's slice size: not a core setting
+    assert model.embedder.config.batch_size == 4
 
 
 def test_to_dict_from_dict_round_trip(tiny_model_path) -> None:

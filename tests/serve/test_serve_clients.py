@@ -76,20 +76,26 @@ def test_the_requests_snippet_with_a_url_item(tiny_model_path, image_host, want)
     assert image_host.hits == ["/images/rgb_wide_96x48.jpg"]
 
 
-def test_clipbridge_api_backend(server, want):
-    # The API backend knows jina-clip-v1 as 768-d with 224-px images; the tiny model is 96-d
-    # with 32-px images, so those two settings say so (image_size is what it shrinks to).
-    emb = Embedder(NAME, backend="api", base_url=server, api_key=KEY, dimensions=96, image_size=32)
+@pytest.fixture
+def tiny_v1_width(monkeypatch):
+    # The API backend knows jina-clip-v1 as 768-d; the tiny model served under that name is 96-d
+    # (and jina-clip-v1 takes no dimensions= other than its width, as the server's 422).
+    from clipbridge.backends import api
+
+    monkeypatch.setitem(api.KNOWN_DIMENSIONS, NAME, 96)
+
+
+def test_clipbridge_api_backend(server, want, tiny_v1_width):
+    # ... and its images are 32 px, not 224: image_size is what the API backend shrinks to.
+    emb = Embedder(NAME, backend="api", base_url=server, api_key=KEY, image_size=32)
     close(emb.embed_texts(TEXTS), want["texts"])
     close(emb.embed_images([PNG, JPG]), want["images"])
-    exact = Embedder(
-        NAME, backend="api", base_url=server, api_key=KEY, dimensions=96, api_image_shrink=False
-    )
+    exact = Embedder(NAME, backend="api", base_url=server, api_key=KEY, api_image_shrink=False)
     close(exact.embed_images([PNG, JPG]), want["images"])
 
 
-async def test_clipbridge_api_backend_async(server, want):
-    emb = Embedder(NAME, backend="api", base_url=server, api_key=KEY, dimensions=96)
+async def test_clipbridge_api_backend_async(server, want, tiny_v1_width):
+    emb = Embedder(NAME, backend="api", base_url=server, api_key=KEY)
     close(await emb.aembed_texts(TEXTS), want["texts"])
 
 
