@@ -343,6 +343,8 @@ def test_fields_mirror_embedder_config(monkeypatch) -> None:
     fields = ClipBridgeEmbedding.model_fields
     # every field but precision: LlamaIndex's Embedding is list[float] (docs/precision.md)
     assert NOT_EXPOSED == ("precision",) and "precision" not in fields
+    with pytest.raises(ValueError, match="precision"):  # floats only: not faked
+        ClipBridgeEmbedding(precision="int8")
     for config_field in dataclasses.fields(EmbedderConfig):
         if config_field.name in NOT_EXPOSED:
             continue
