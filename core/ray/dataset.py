@@ -149,8 +149,9 @@ def embed_dataset(
     """Add a vector column to ``ds``, computed by ``concurrency`` actors each holding one model.
 
     :param column: the input column: texts, or images as bytes, paths, URLs or data URIs.
-    :param output_column: the new ``fixed_size_list<float32>[dim]`` column; null where an item
-        failed (``on_error="record"``) and the reason in ``error_column``.
+    :param output_column: the new ``fixed_size_list<float32>[dim]`` column (int8/uint8 codes
+        with ``config.precision``); null where an item failed (``on_error="record"``) and the
+        reason in ``error_column``.
     :param concurrency: actors in the pool, or ``(min, max)`` for an autoscaling pool.
     :param num_gpus: GPUs per actor (1 to give each model its own GPU; fractions share one).
     :param batch_size: rows per ``map_batches`` call; the Embedder batches within it by
