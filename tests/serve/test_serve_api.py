@@ -220,3 +220,13 @@ def test_schema_errors_are_422_in_the_jina_shape(server, body, field):
     r = post(server, body)
     assert r.status_code == 422
     assert any(d["field"].startswith(field) and d["message"] for d in r.json()["detail"])
+
+
+def test_a_precision_in_the_server_config_does_not_change_answers(make_server, local):
+    """The server quantizes per request (embedding_type); its model always returns floats."""
+    with make_server({"precision": "int8"}) as url:
+        floats = post(url, {"input": TEXTS[:2]})
+        bits = post(url, {"input": TEXTS[:2], "embedding_type": "ubinary"})
+    np.testing.assert_allclose(vectors(floats), local.embed_texts(TEXTS[:2]), atol=1e-5)
+    want = np.packbits(local.embed_texts(TEXTS[:2]) > 0, axis=1).tolist()
+    assert [d["embedding"] for d in bits.json()["data"]] == want
