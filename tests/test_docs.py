@@ -17,6 +17,10 @@ what it prints with that tiny model, invisible on the rendered page::
 
 compared as doctest does with ELLIPSIS and NORMALIZE_WHITESPACE: ``...`` stands for anything
 (write it for what the tiny random model makes meaningless, such as which photo ranks first).
+
+A page whose blocks build on each other (a walk-through: index a folder, then load what the
+first block wrote) holds the line ``<!-- docs: blocks share a folder -->``: its blocks run in one
+scratch folder, in page order, and a block run alone first runs the blocks above it.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 GIVEN = re.compile(r"^<!--\s*given:(?P<name>.*?)-->\s*$")
 OUTPUT = "<!-- output:"
 FENCE = re.compile(r"^```(?P<lang>[\w+-]*)\s*$")
+SHARED = "<!-- docs: blocks share a folder -->"
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Block:
     code: str
     given: str | None  # the stand-in it runs with (``<!-- given: NAME -->``), None if none
     output: str | None = None  # what it prints (the ``<!-- output: -->`` after it), None if none
+    shared: bool = False  # the page's blocks share one folder (``<!-- docs: blocks share ... -->``)
 
     @property
     def id(self) -> str:
@@ -59,6 +65,7 @@ class Block:
 def python_blocks(path: Path) -> list[Block]:
     """The ```python blocks of a Markdown file, with the ``given`` marker right above each."""
     lines = path.read_text(encoding="utf-8").splitlines()
+    shared = SHARED in (line.strip() for line in lines)
     blocks, i = [], 0
     while i < len(lines):
         match = FENCE.match(lines[i])
@@ -71,7 +78,8 @@ def python_blocks(path: Path) -> list[Block]:
             marker = GIVEN.match(lines[i - 1].strip()) if i else None
             given = marker["name"].strip() if marker else None
             code = "\n".join(lines[i + 1 : end]) + "\n"
-            blocks.append(Block(path, i + 1, code, given, _output_after(lines, end + 1)))
+            output = _output_after(lines, end + 1)
+            blocks.append(Block(path, i + 1, code, given, output, shared))
         i = end + 1
     return blocks
 
@@ -203,17 +211,40 @@ def test_output_matching_is_doctest_like():
     assert not output_matches("True\n", "False\n")
 
 
+@pytest.fixture(scope="session")
+def shared_folders(tmp_path_factory) -> dict[Path, tuple[Path, list[Block]]]:
+    """Per shared page: its scratch folder and the blocks already run there."""
+    return {}
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.id)
-def test_python_block_runs(block, tiny_model_path, tmp_path, monkeypatch, capsys):
-    with contextlib.ExitStack() as stack:
-        _run_block(block, tiny_model_path, tmp_path, monkeypatch, capsys, stack)
+def test_python_block_runs(
+    block, tiny_model_path, tmp_path, tmp_path_factory, shared_folders, monkeypatch, capsys
+):
+    folder = tmp_path
+    if block.shared:
+        if block.path not in shared_folders:
+            shared_folders[block.path] = (tmp_path_factory.mktemp(block.path.stem), [])
+        folder, done = shared_folders[block.path]
+        for earlier in [b for b in BLOCKS if b.path == block.path and b.line < block.line]:
+            if earlier not in done:  # run alone (-k, --lf): first what the block builds on
+                _run_block_in(earlier, folder, tiny_model_path, tmp_path, monkeypatch, capsys)
+                done.append(earlier)
+        done.append(block)
+    _run_block_in(block, folder, tiny_model_path, tmp_path, monkeypatch, capsys)
 
 
-def _run_block(block, tiny_model_path, tmp_path, monkeypatch, capsys, stack):
-    # The repository root as the block sees it, but files the block writes land in tmp_path.
+def _run_block_in(block, folder, tiny_model_path, tmp_path, monkeypatch, capsys):
+    with contextlib.ExitStack() as stack, monkeypatch.context() as patch:
+        _run_block(block, tiny_model_path, folder, tmp_path, patch, capsys, stack)
+
+
+def _run_block(block, tiny_model_path, folder, tmp_path, monkeypatch, capsys, stack):
+    # The repository root as the block sees it, but files the block writes land in ``folder``.
     for name in ("README.md", "docs", "examples", "tests"):
-        (tmp_path / name).symlink_to(ROOT / name)
-    monkeypatch.chdir(tmp_path)
+        if not (folder / name).is_symlink():
+            (folder / name).symlink_to(ROOT / name)
+    monkeypatch.chdir(folder)
     monkeypatch.setenv("CLIPBRIDGE_MODEL", str(Path(tiny_model_path).relative_to(ROOT)))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("JINA_API_KEY", raising=False)

@@ -26,6 +26,7 @@ APPS = (
     "clipbridge.demo",
     "clipbridge.serve",
     "clipbridge.index",
+    "clipbridge.search",
     "clipbridge.eval",
     "clipbridge.ray",
 )

@@ -35,6 +35,7 @@ APPS = (
     "clipbridge.eval.command",
     "clipbridge.serve.command",
     "clipbridge.index.command",
+    "clipbridge.search.command",
     "clipbridge.ray.command",  # after serve: adds --ray to clipbridge serve
 )
 

@@ -8,6 +8,7 @@ Example::
     summary = run_index(["photos/"], "photos.parquet", kind="image", config=EmbedderConfig())
 """
 
+from ..index_file import read_index
 from .embedding import Embedded, embed_items, embed_or_record
 from .lock import OutputLockedError
 from .pipeline import IndexInterrupted, IndexJob, IndexSummary, prepare_index, run_index
@@ -25,5 +26,6 @@ __all__ = [
     "embed_or_record",
     "list_items",
     "prepare_index",
+    "read_index",
     "run_index",
 ]

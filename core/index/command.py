@@ -73,6 +73,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
                 overwrite=args.overwrite,
                 chunk_size=args.chunk_size,
                 text_column=args.text_column,
+                meta_columns=args.meta_column,
             ) as job:
                 if ray_options is not None:
                     from ..ray.indexing import connect_ray
@@ -122,7 +123,8 @@ def register(subparsers: Any) -> None:
         help="embed images, PDF pages or text lines into a Parquet file",
         description="Embed every image (or PDF page) of folders and globs, or every line of "
         ".txt/.jsonl/.parquet text files, into one Parquet file (id, source, kind, embedding, "
-        "error). Chunks are flushed as they finish; --resume skips ids already written.",
+        "error, text, path, page, width, height, and the --meta-column columns). Chunks are "
+        "flushed as they finish; --resume skips ids already written.",
     )
     index.add_argument("sources", nargs="+", metavar="SOURCE", help="file, folder or glob")
     index.add_argument(
@@ -162,6 +164,13 @@ def register(subparsers: Any) -> None:
         help=f"rows per flushed chunk (default {DEFAULT_CHUNK_SIZE})",
     )
     index.add_argument("--text-column", default="text", help="text column of .jsonl/.parquet")
+    index.add_argument(
+        "--meta-column",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a column of .jsonl/.parquet texts to carry into the index (repeatable)",
+    )
     index.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
     index.add_argument(
         "--ray-concurrency", type=positive_int, default=None, help="actors (one model each)"

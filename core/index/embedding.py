@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,10 +42,12 @@ class PdfPage:
 @dataclass(slots=True)
 class Embedded:
     """Vectors ``(n, dim)`` as the Embedder returns them (float32, or its ``precision``) and,
-    per row, None or the reason the item failed."""
+    per row, None or the reason the item failed; ``sizes``: (width, height) of the images
+    rendered here (PDF pages), by row."""
 
     vectors: np.ndarray
     errors: list[str | None]
+    sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def failed(self) -> int:
@@ -82,6 +84,7 @@ def embed_or_record(
     errs: list[str | None] = list(errors) if errors is not None else [None] * n
     vectors = _zeros(embedder, n)
     ready: dict[int, Any] = {}
+    sizes: dict[int, tuple[int, int]] = {}
     for i, item in enumerate(inputs):
         if errs[i] is not None:
             continue
@@ -94,6 +97,7 @@ def embed_or_record(
             except ImportError as exc:
                 errs[i] = str(exc)
                 continue
+            sizes[i] = item.size
         ready[i] = item
     embed = embedder.embed_texts if kind == "text" else embedder.embed_images
     pending = list(ready)
@@ -111,7 +115,7 @@ def embed_or_record(
             errs[pending[exc.index]] = exc.reason
             skip = {*done, exc.index}
             pending = [p for j, p in enumerate(pending) if j not in skip]
-    return Embedded(vectors, errs)
+    return Embedded(vectors, errs, sizes)
 
 
 def embed_items(embedder: Embedder, items: Sequence[Item]) -> Embedded:

@@ -1,12 +1,14 @@
 """The Parquet file ``clipbridge index`` writes, in chunks that survive a killed run.
 
 Columns: ``id`` (string), ``source`` (string), ``kind`` (``image``/``text``), ``embedding``
-(``fixed_size_list<float32>[dim]``, null for a failed item) and ``error`` (null, or why the item
-failed). With ``--precision`` the embedding is ``fixed_size_list<int8>[dim]`` (int8),
-``<uint8>[dim]`` (uint8), ``<int8>[ceil(dim/8)]`` (binary) or ``<uint8>[ceil(dim/8)]``
-(ubinary), as :mod:`clipbridge.precision` makes them. The schema metadata holds
-``clipbridge.model``, ``clipbridge.dimension`` (the vectors' width before packing),
-``clipbridge.precision`` and ``clipbridge.config`` (the :class:`~clipbridge.EmbedderConfig` as
+(``fixed_size_list<float32>[dim]``, null for a failed item; with ``--precision``
+``fixed_size_list<int8|uint8>`` codes of :mod:`clipbridge.precision`), ``error`` (null, or why the item
+failed), ``text`` (a text row's passage), ``path`` (an image row's file, absolute), ``page`` (a
+PDF page, from 1), ``width`` and ``height`` (an image row's size as the model sees it), then one
+column per ``--meta-column`` (values carried from the .jsonl/.parquet source). Readers are in
+:mod:`clipbridge.index_file`. The schema metadata holds ``clipbridge.model``,
+``clipbridge.dimension`` (the vectors' width before packing), ``clipbridge.precision`` and
+``clipbridge.config`` (the :class:`~clipbridge.EmbedderConfig` as
 JSON, without the API key).
 
 While a run goes on, each chunk is a complete Parquet file in ``OUT.parts/`` (written to a
@@ -37,7 +39,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ClipBridgeError
+from ..index_file import META_CONFIG, META_DIMENSION, META_MODEL, META_PRECISION
 from ..precision import output_dtype, output_width
+from .columns import image_size, meta_values
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -57,11 +61,7 @@ __all__ = [
     "read_metadata",
 ]
 
-COLUMNS = ("id", "source", "kind", "embedding", "error")
-META_MODEL = b"clipbridge.model"
-META_DIMENSION = b"clipbridge.dimension"
-META_CONFIG = b"clipbridge.config"
-META_PRECISION = b"clipbridge.precision"
+COLUMNS = ("id", "source", "kind", "embedding", "error", "text", "path", "page", "width", "height")
 PARQUET_MAGIC = b"PAR1"
 
 
@@ -75,8 +75,12 @@ def _pa() -> Any:
     return pyarrow
 
 
-def index_schema(dimension: int, config: EmbedderConfig) -> pa.Schema:
-    """The output schema for vectors of ``dimension`` made with ``config`` (at its precision)."""
+def index_schema(
+    dimension: int, config: EmbedderConfig, meta: Sequence[pa.Field] = ()
+) -> pa.Schema:
+    """The output schema for vectors of ``dimension`` made with ``config`` (at its
+    precision), with the carried
+    ``meta`` columns (see :func:`~clipbridge.index.columns.meta_fields`) last."""
     pa = _pa()
     value_type = pa.from_numpy_dtype(output_dtype(config.precision))
     width = output_width(dimension, config.precision)
@@ -86,6 +90,12 @@ def index_schema(dimension: int, config: EmbedderConfig) -> pa.Schema:
         pa.field("kind", pa.string(), nullable=False),
         pa.field("embedding", pa.list_(value_type, width)),
         pa.field("error", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("path", pa.string()),
+        pa.field("page", pa.int32()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        *meta,
     ]
     metadata = {
         META_MODEL: config.model.encode(),
@@ -106,17 +116,60 @@ def embedding_array(vectors: np.ndarray, errors: Sequence[str | None]) -> pa.Arr
     return pa.FixedSizeListArray.from_arrays(values, dim, mask=mask if n else None)
 
 
+def _sizes(items: Sequence[Item], embedded: Embedded) -> list[tuple[int, int] | None]:
+    """(width, height) of each image row that was embedded: rendered pages as rendered, files
+    from their header."""
+    sizes: list[tuple[int, int] | None] = []
+    for i, item in enumerate(items):
+        if item.kind != "image" or embedded.errors[i] is not None:
+            sizes.append(None)
+        elif i in embedded.sizes:
+            sizes.append(embedded.sizes[i])
+        else:
+            sizes.append(image_size(item.path or item.source))
+    return sizes
+
+
+def _carried(values: list[Any], field: pa.Field) -> pa.Array:
+    pa = _pa()
+    if pa.types.is_string(field.type):  # mixed types were given a string column: JSON for them
+        values = [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
+    return pa.array(values, field.type)
+
+
 def build_table(items: Sequence[Item], embedded: Embedded, schema: pa.Schema) -> pa.Table:
     """The output rows of ``items`` and what :func:`embed_items` made of them."""
     pa = _pa()
+    sizes = _sizes(items, embedded)
+    images = [item.kind == "image" for item in items]
     columns = [
         pa.array([item.id for item in items], pa.string()),
         pa.array([item.source for item in items], pa.string()),
         pa.array([item.kind for item in items], pa.string()),
         embedding_array(embedded.vectors, embedded.errors),
         pa.array(embedded.errors, pa.string()),
+        pa.array([item.text for item in items], pa.string()),
+        pa.array(
+            [i.path if image else None for i, image in zip(items, images, strict=True)], pa.string()
+        ),
+        pa.array([item.page for item in items], pa.int32()),
+        pa.array([size[0] if size else None for size in sizes], pa.int32()),
+        pa.array([size[1] if size else None for size in sizes], pa.int32()),
     ]
+    carried = [schema.field(name) for name in schema.names[len(COLUMNS) :]]
+    values = meta_values(items, [f.name for f in carried])
+    columns += [_carried(values[f.name], f) for f in carried]
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns, in its order: a file written before a column
+    existed gets nulls there."""
+    pa = _pa()
+    for field in schema:
+        if field.name not in table.column_names:
+            table = table.append_column(field.name, pa.nulls(table.num_rows, field.type))
+    return table.select(schema.names).cast(schema)
 
 
 def parts_dir(out: Path) -> Path:
@@ -166,6 +219,12 @@ def done_ids(out: Path, schema: pa.Schema) -> set[str]:
                 f"cannot resume into {path}: it holds {meta['model']} vectors of dimension "
                 f"{meta['dimension']} at precision {meta['precision']}, this run makes "
                 f"{expected[0]} of dimension {expected[1]} at precision {expected[2]}"
+            )
+        extra = sorted(set(pq.read_schema(path).names) - set(schema.names))
+        if extra:
+            raise ClipBridgeError(
+                f"cannot resume into {path}: it carries the columns {', '.join(extra)}; "
+                "resume with the same --meta-column options"
             )
         ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
     return ids
@@ -244,7 +303,7 @@ class ChunkWriter:
         path = self.folder / f"part-{self._next:06d}.parquet"
         tmp = path.with_suffix(".tmp")
         with _writing(path):
-            pq.write_table(table.select(list(COLUMNS)).cast(self.schema), tmp)
+            pq.write_table(conform(table, self.schema), tmp)
             os.replace(tmp, path)
         self._next += 1
 
@@ -265,7 +324,7 @@ class ChunkWriter:
             for table in _tables(sources):
                 table = _first_of_each_id(table, seen)
                 if table.num_rows:
-                    writer.write_table(table.cast(self.schema))
+                    writer.write_table(conform(table, self.schema))
                     rows += table.num_rows
         with _writing(self.out):
             os.replace(tmp, self.out)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..config import EmbedderConfig
 from ..errors import ClipBridgeError
+from .columns import RESERVED, meta_fields
 from .embedding import embed_items
 from .lock import OutputLock
 from .output import (
@@ -120,6 +121,7 @@ class IndexJob:
     resume: bool
     overwrite: bool
     chunk_size: int
+    meta_columns: tuple[str, ...] = ()
 
     def run(
         self,
@@ -140,15 +142,20 @@ class IndexJob:
             if self.overwrite and not self.resume:
                 for path in existing_output(self.out):
                     _remove(path)
-            schema = index_schema(embedder.dimension, embedder.config)
+            carried = meta_fields(self.items, self.meta_columns)
+            schema = index_schema(embedder.dimension, embedder.config, carried)
             todo = self._todo(schema)
             summary = IndexSummary(out=self.out, skipped=len(self.items) - len(todo), engine=engine)
             written = summary.skipped
             writer = ChunkWriter(self.out, schema)
             tables = self._tables(embedder, todo, schema, engine, ray_options, summary)
-            bar = _progress_bar(len(todo), self.kind, progress)
+            # On Ray the bar starts with the first rows: what Ray prints while its actors start
+            # (a line from its C++ core among them) then comes before the bar, not inside it.
+            bar = _progress_bar(len(todo), self.kind, progress) if engine == "local" else None
             try:
                 for table in tables:
+                    if bar is None:
+                        bar = _progress_bar(len(todo), self.kind, progress)
                     writer.write(table)
                     written += table.num_rows
                     _count(summary, table)
@@ -157,7 +164,8 @@ class IndexJob:
                     if on_chunk is not None:
                         on_chunk(table)
             finally:
-                bar.close()
+                if bar is not None:
+                    bar.close()
                 getattr(tables, "close", lambda: None)()
             summary.rows = writer.finish()
         except KeyboardInterrupt as exc:
@@ -221,6 +229,7 @@ def prepare_index(
     overwrite: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     text_column: str = DEFAULT_TEXT_COLUMN,
+    meta_columns: Sequence[str] = (),
 ) -> Iterator[IndexJob]:
     """Check the arguments, lock ``out`` and list the items: everything that can fail because of
     what was asked, before a model loads. The lock is held until the block ends.
@@ -238,13 +247,22 @@ def prepare_index(
         raise ValueError(f"chunk_size must be >= 1, not {chunk_size}")
     if kind not in ("image", "text"):
         raise ValueError(f"kind must be 'image' or 'text', not {kind!r}")
+    meta_columns = tuple(dict.fromkeys(meta_columns))
+    taken = [name for name in meta_columns if name in RESERVED]
+    if taken:
+        raise ClipBridgeError(
+            f"--meta-column {taken[0]}: clipbridge index writes a {taken[0]!r} column itself; "
+            "carry another column"
+        )
     out = Path(out)
     if not out.parent.is_dir():  # before the lock file is made there
         raise ClipBridgeError(f"cannot write {out}: no folder {out.parent}")
     with OutputLock(out):
         check_output(out, resume=resume, overwrite=overwrite)
-        items = list(list_items(sources, kind=kind, text_column=text_column))
-        yield IndexJob(out, kind, items, resume, overwrite, chunk_size)
+        items = list(
+            list_items(sources, kind=kind, text_column=text_column, meta_columns=meta_columns)
+        )
+        yield IndexJob(out, kind, items, resume, overwrite, chunk_size, meta_columns)
 
 
 def run_index(
@@ -260,6 +278,7 @@ def run_index(
     overwrite: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     text_column: str = DEFAULT_TEXT_COLUMN,
+    meta_columns: Sequence[str] = (),
     progress: bool = True,
     on_chunk: Callable[[pa.Table], None] | None = None,
 ) -> IndexSummary:
@@ -271,6 +290,7 @@ def run_index(
     :param overwrite: replace an existing ``out``; without it or ``resume`` an existing ``out``
         is an error. A folder or a file that is not Parquet is never replaced.
     :param chunk_size: items per written chunk: a killed run loses at most one.
+    :param meta_columns: columns of .jsonl/.parquet text sources to carry into the index.
     :param ray_options: address, actors and resources for the ``ray`` engine.
     :param on_chunk: called with each chunk's output table once it is on disk.
     :raises ClipBridgeError: unusable arguments (before any model loads; see
@@ -287,6 +307,7 @@ def run_index(
         overwrite=overwrite,
         chunk_size=chunk_size,
         text_column=text_column,
+        meta_columns=meta_columns,
     ) as job:
         if engine == "ray":
             from ..ray.indexing import RayOptions, connect_ray

@@ -8,6 +8,9 @@ item gets a stable id, so a resumed run skips exactly what an earlier run wrote:
 - a text: ``notes.txt#line=12`` (lines count from 1; blank lines are skipped but keep their number),
   ``rows.jsonl#line=4``, ``table.parquet#row=7`` (rows count from 0, as in the file)
 
+Each item also knows where its file is (``path``, absolute, found once on the machine that lists)
+and, for texts of .jsonl/.parquet files, the values of the ``meta_columns`` asked for (``meta``).
+
 Two spellings of one file (``imgs/a.jpg``, ``/data/imgs/a.jpg``, a symlink) are one item:
 :func:`canonical_id` resolves the path part of an id, and listing and ``--resume`` compare those.
 A text that is not valid Unicode (a line with a byte that is not UTF-8, a JSON string holding a
@@ -25,8 +28,8 @@ import glob
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -64,8 +67,10 @@ class SourceError(ClipBridgeError, ValueError):
 class Item:
     """One thing to embed.
 
-    ``source`` is the file it comes from; ``page`` is set for a PDF page (1-based); ``text`` holds
-    the text for text items (None for images, which are read when embedded).
+    ``source`` is the file it comes from, as given; ``path`` the same file as an absolute path;
+    ``page`` is set for a PDF page (1-based); ``text`` holds the text for text items (None for
+    images, which are read when embedded); ``meta`` the carried ``meta_columns`` values of a
+    .jsonl line or .parquet row, as a JSON object (None when none were asked for).
     """
 
     id: str
@@ -74,6 +79,8 @@ class Item:
     page: int | None = None
     text: str | None = None
     error: str | None = None  # set when listing already knows the item cannot be embedded
+    path: str | None = None
+    meta: str | None = None
 
 
 def canonical_id(item_id: str, cache: dict[str, str] | None = None) -> str:
@@ -164,13 +171,30 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
                 yield number, None, reason
 
 
-def _text_items(path: Path, column: str) -> Iterator[Item]:
+def _meta(values: dict[str, object], names: Sequence[str]) -> str | None:
+    """The ``names`` values of a row as one JSON object (null where missing); None without names."""
+    if not names:
+        return None
+    return json.dumps({name: values.get(name) for name in names}, default=str, ensure_ascii=False)
+
+
+def _jsonl_meta(line: str, names: Sequence[str]) -> str | None:
+    if not names:
+        return None
+    try:
+        row = json.loads(line)
+    except ValueError:
+        row = None
+    return _meta(row if isinstance(row, dict) else {}, names)
+
+
+def _text_items(path: Path, column: str, meta_columns: Sequence[str] = ()) -> Iterator[Item]:
     name = str(path)
     suffix = path.suffix.lower()
     if not path.is_file():
         yield Item(id=name, source=name, kind="text", error=f"file not found: {name!r}")
     elif suffix == ".parquet":
-        yield from _parquet_texts(path, column)
+        yield from _parquet_texts(path, column, meta_columns)
     else:
         jsonl = suffix == ".jsonl"
         for number, line, reason in _decoded_lines(path):
@@ -184,10 +208,11 @@ def _text_items(path: Path, column: str) -> Iterator[Item]:
                 text, reason = _jsonl_text(line, number, column)
             else:  # decoded strictly above: a .txt line cannot hold a lone surrogate
                 text, reason = line.rstrip("\r\n"), None
+            meta = _jsonl_meta(line, meta_columns) if jsonl else _meta({}, meta_columns)
             if reason is not None:
-                yield Item(id=item_id, source=name, kind="text", error=reason)
+                yield Item(id=item_id, source=name, kind="text", error=reason, meta=meta)
             else:
-                yield Item(id=item_id, source=name, kind="text", text=text)
+                yield Item(id=item_id, source=name, kind="text", text=text, meta=meta)
 
 
 def _jsonl_text(line: str, number: int, column: str) -> tuple[str | None, str | None]:
@@ -204,7 +229,7 @@ def _jsonl_text(line: str, number: int, column: str) -> tuple[str | None, str | 
     return text, None
 
 
-def _parquet_texts(path: Path, column: str) -> Iterator[Item]:
+def _parquet_texts(path: Path, column: str, meta_columns: Sequence[str] = ()) -> Iterator[Item]:
     import pyarrow.parquet as pq
 
     name = str(path)
@@ -217,16 +242,29 @@ def _parquet_texts(path: Path, column: str) -> Iterator[Item]:
             f"{name}: no column {column!r} (columns: {file.schema_arrow.names}); "
             "pick one with --text-column"
         )
+    missing = [m for m in meta_columns if m not in file.schema_arrow.names]
+    if missing:
+        raise SourceError(
+            f"{name}: no column {missing[0]!r} for --meta-column (columns: "
+            f"{file.schema_arrow.names})"
+        )
+    extra = [m for m in dict.fromkeys(meta_columns) if m != column]
     row = 0
-    for batch in file.iter_batches(columns=[column]):
-        for text in _column_values(batch.column(0)):
+    for batch in file.iter_batches(columns=[column, *extra]):
+        texts = _column_values(batch.column(0))
+        carried = {m: batch.column(m).to_pylist() for m in extra}
+        for i, text in enumerate(texts):
             item_id = f"{name}#row={row}"
+            values = {m: carried[m][i] for m in extra} | {column: text}
+            meta = _meta(values, meta_columns)
             if isinstance(text, str):
-                yield Item(id=item_id, source=name, kind="text", text=text)
+                yield Item(id=item_id, source=name, kind="text", text=text, meta=meta)
             else:
-                what = "not UTF-8 text" if isinstance(text, bytes) else type(text).__name__
+                what = (
+                    "bytes that are not UTF-8" if isinstance(text, bytes) else type(text).__name__
+                )
                 reason = f"row {row}: {column!r} is {what}, not a string"
-                yield Item(id=item_id, source=name, kind="text", error=reason)
+                yield Item(id=item_id, source=name, kind="text", error=reason, meta=meta)
             row += 1
 
 
@@ -260,18 +298,28 @@ def _missing_source(text: str, path: Path, kind: Kind) -> SourceError | None:
 
 
 def list_items(
-    sources: Iterable[str | os.PathLike], *, kind: Kind, text_column: str = DEFAULT_TEXT_COLUMN
+    sources: Iterable[str | os.PathLike],
+    *,
+    kind: Kind,
+    text_column: str = DEFAULT_TEXT_COLUMN,
+    meta_columns: Sequence[str] = (),
 ) -> Iterator[Item]:
     """Every item the SOURCE arguments name, in order; each item appears once, however its path
     is spelled (see :func:`canonical_id`).
 
+    ``meta_columns`` (texts only) are read from each .jsonl line and .parquet row into the
+    item's ``meta``; a .txt line, or a line without one of them, carries null for it.
+
     :raises SourceError: a folder or glob matches no file of the kind, a folder does not exist,
         a text file is named without ``kind="text"`` (or another file with it), or a Parquet
-        file has no ``text_column``. A missing file with a suffix of the kind is listed (it
-        becomes an error row).
+        file has no ``text_column`` or one of ``meta_columns``, or ``meta_columns`` are asked
+        for images. A missing file with a suffix of the kind is listed (it becomes an error row).
     """
+    if meta_columns and kind != "text":
+        raise SourceError("--meta-column carries columns of .jsonl/.parquet texts: use --kind text")
     seen: set[str] = set()
     cache: dict[str, str] = {}
+    absolute: dict[str, str] = {}
     for source in sources:
         text = os.fspath(source)
         paths = _expand(text)
@@ -291,7 +339,7 @@ def list_items(
                     continue
                 items = _image_items(path, explicit)
             elif path.suffix.lower() in TEXT_SUFFIXES:
-                items = _text_items(path, text_column)
+                items = _text_items(path, text_column, meta_columns)
             elif explicit:
                 raise SourceError(
                     f"{text}: texts come from .txt (a line each), .jsonl or .parquet files"
@@ -303,7 +351,10 @@ def list_items(
                 key = canonical_id(item.id, cache)
                 if key not in seen:
                     seen.add(key)
-                    yield item
+                    where = absolute.get(item.source)
+                    if where is None:
+                        where = absolute[item.source] = os.path.abspath(item.source)
+                    yield replace(item, path=where)
         if not found and not explicit:
             hint = " (it holds text files: pass --kind text)" if skipped_texts else ""
             raise SourceError(f"{text}: matches no {kind} file{hint}")

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["IndexBatches", "RayOptions", "connect_ray", "ray_tables"]
 
-_ITEM_FIELDS = ("id", "source", "kind", "page", "text", "error")
+_ITEM_FIELDS = ("id", "source", "kind", "page", "text", "error", "path", "meta")
 
 
 @dataclass(kw_only=True)
@@ -69,7 +69,7 @@ class IndexBatches(EmbedderActor):
         rows = batch.to_pylist()
         items = [Item(**{name: row[name] for name in _ITEM_FIELDS}) for row in rows]
         # Files are read through the absolute path the driver saw; rows keep the source as given.
-        located = [replace(item, source=row["path"]) for item, row in zip(items, rows, strict=True)]
+        located = [replace(item, source=item.path or item.source) for item in items]
         embedded = embed_items(self.embedder, located)
         log_event(self.event_log, "batch", rows=len(items), failed=embedded.failed)
         return build_table(items, embedded, self.schema)
@@ -82,11 +82,12 @@ def _items_table(items: Sequence[Item]) -> pa.Table:
         {
             "id": pa.array([i.id for i in items], pa.string()),
             "source": pa.array([i.source for i in items], pa.string()),
-            "path": pa.array([_absolute(i.source) for i in items], pa.string()),
+            "path": pa.array([i.path or _absolute(i.source) for i in items], pa.string()),
             "kind": pa.array([i.kind for i in items], pa.string()),
             "page": pa.array([i.page for i in items], pa.int32()),
             "text": pa.array([i.text for i in items], pa.string()),
             "error": pa.array([i.error for i in items], pa.string()),
+            "meta": pa.array([i.meta for i in items], pa.string()),
         }
     )
 
@@ -120,10 +121,16 @@ def connect_ray(options: RayOptions) -> Any:
 
 
 def _quiet(ray: Any) -> None:
-    for name in ("ray", "ray.data"):
+    levels = {
+        "ray": logging.WARNING,
+        "ray.data": logging.WARNING,
+        # its one line saying that the progress bars below are off
+        "ray.data._internal.progress": logging.ERROR,
+    }
+    for name, level in levels.items():
         logger = logging.getLogger(name)
-        if logger.getEffectiveLevel() < logging.WARNING:
-            logger.setLevel(logging.WARNING)
+        if logger.getEffectiveLevel() < level:
+            logger.setLevel(level)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     if hasattr(context, "print_on_execution_start"):

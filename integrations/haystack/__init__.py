@@ -12,6 +12,7 @@ Example::
 try:
     from .document_embedder import ClipBridgeDocumentEmbedder
     from .document_image_embedder import ClipBridgeDocumentImageEmbedder
+    from .index_documents import index_documents
     from .text_embedder import ClipBridgeTextEmbedder
 except ModuleNotFoundError as exc:  # the framework is an extra: say which one to install
     if (exc.name or "").split(".")[0] != "haystack":
@@ -26,4 +27,5 @@ __all__ = [
     "ClipBridgeDocumentEmbedder",
     "ClipBridgeDocumentImageEmbedder",
     "ClipBridgeTextEmbedder",
+    "index_documents",
 ]

@@ -10,6 +10,7 @@ Example::
 
 try:
     from .embeddings import ClipBridgeEmbeddings
+    from .store import add_index
 except ModuleNotFoundError as exc:  # the framework is an extra: say which one to install
     if (exc.name or "").split(".")[0] not in ("langchain_core", "pydantic"):
         raise
@@ -19,4 +20,4 @@ except ModuleNotFoundError as exc:  # the framework is an extra: say which one t
         name=exc.name,
     ) from exc
 
-__all__ = ["ClipBridgeEmbeddings"]
+__all__ = ["ClipBridgeEmbeddings", "add_index"]

@@ -10,6 +10,7 @@ Example::
 
 try:
     from .base import ClipBridgeEmbedding
+    from .index_nodes import index_nodes
 except ModuleNotFoundError as exc:  # the framework is an extra: say which one to install
     if (exc.name or "").split(".")[0] not in ("llama_index", "pydantic"):
         raise
@@ -19,4 +20,4 @@ except ModuleNotFoundError as exc:  # the framework is an extra: say which one t
         name=exc.name,
     ) from exc
 
-__all__ = ["ClipBridgeEmbedding"]
+__all__ = ["ClipBridgeEmbedding", "index_nodes"]

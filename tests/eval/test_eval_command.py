@@ -98,6 +98,33 @@ def test_broken_file_exits_2_before_any_model_loads(tmp_path, capsys):
     assert "qrels.tsv line 2: score 'many' is not a number" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("name", "line", "record"),
+    [
+        ("queries.jsonl", 3, {"_id": "q3", "text": "lone \ud800 surrogate"}),
+        ("corpus.jsonl", 1, {"_id": "d1", "text": "body", "title": "\udfff"}),
+        ("captions.jsonl", 2, {"image": "astronaut.jpg", "caption": "x\udc80"}),
+        ("labels.jsonl", 1, {"image": "bad\ud83d.jpg", "label": "space"}),
+    ],
+)
+def test_a_lone_surrogate_in_the_data_exits_2_naming_file_and_line(
+    name, line, record, tmp_path, capsys
+):
+    folder = _copy_example(tmp_path)
+    path = folder / name
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[line - 1] = json.dumps(record)  # JSON writes the surrogate as a \\uXXXX escape
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["eval", "--data", str(folder), "--model", "not/loaded", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    bad = next(c for v in record.values() for c in v if 0xD800 <= ord(c) <= 0xDFFF)
+    assert err.splitlines()[-1] == (
+        f"clipbridge: {path} line {line} holds text that is not valid Unicode "
+        f"(a lone surrogate, \\u{ord(bad):04x})"
+    )
+    assert "Traceback" not in err
+
+
 def test_a_bad_image_is_reported_and_left_out(tiny_model_path, tmp_path, capsys):
     folder = _copy_example(tmp_path)
     (folder / "images" / "coffee.jpg").write_bytes(b"<html>not a photo</html>")

@@ -120,7 +120,9 @@ def test_missing_folder_and_unreadable_file(tmp_path):
         load_eval_data(tmp_path / "nope")
     (tmp_path / "images").mkdir()
     (tmp_path / "captions.jsonl").write_bytes(b"\xff\xfe\x00bad")
-    with pytest.raises(EvalDataError, match=r"cannot read .*captions\.jsonl"):
+    with pytest.raises(
+        EvalDataError, match=r"captions\.jsonl line 1 is not UTF-8 text \(byte 0xff\)"
+    ):
         load_eval_data(tmp_path)
 
 

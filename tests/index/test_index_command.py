@@ -69,7 +69,10 @@ def test_schema_and_metadata(image_folder, tmp_path, tiny_model_path):
     out = tmp_path / "out.parquet"
     run_index([image_folder], out, embedder=Embedder(tiny_model_path), progress=False)
     schema = pq.read_schema(out)
-    assert schema.names == ["id", "source", "kind", "embedding", "error"]
+    assert schema.names == [
+        *("id", "source", "kind", "embedding", "error"),
+        *("text", "path", "page", "width", "height"),
+    ]
     assert schema.field("embedding").type == pa.list_(pa.float32(), 96)
     meta = read_metadata(out)
     assert meta["model"] == tiny_model_path and meta["dimension"] == 96

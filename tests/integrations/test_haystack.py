@@ -37,7 +37,8 @@ def _no_allow_list(monkeypatch):
 
 
 def test_exports():
-    assert sorted(module.__all__) == sorted(c.__name__ for c in COMPONENTS)
+    functions = ["index_documents"]  # Documents from a clipbridge index file, stored vectors
+    assert sorted(module.__all__) == sorted([*(c.__name__ for c in COMPONENTS), *functions])
     assert all(getattr(module, c.__name__) is c for c in COMPONENTS)
 
 

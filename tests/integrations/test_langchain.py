@@ -69,7 +69,7 @@ def _assert_clear_ranking(query: np.ndarray, candidates: np.ndarray) -> None:
 
 # -- fields and configuration ---------------------------------------------------------------------
 def test_exports() -> None:
-    assert langchain_clipbridge.__all__ == ["ClipBridgeEmbeddings"]
+    assert langchain_clipbridge.__all__ == ["ClipBridgeEmbeddings", "add_index"]
     assert issubclass(ClipBridgeEmbeddings, Embeddings)
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 from ray_events import read_events
 
 from clipbridge import Embedder
@@ -31,7 +37,8 @@ def test_index_engine_ray_images_and_texts_equal_embedder(
     (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
     missing = tmp_path / "missing.png"
     texts = [t for t in fixture_texts if t.strip()]
-    (tmp_path / "t.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    lines = [json.dumps({"text": t, "n": n}) for n, t in enumerate(texts)]
+    (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     out = tmp_path / "images.parquet"
     args = ["--model", tiny_model_path, "--engine", "ray", "--chunk-size", "2", "--no-progress"]
@@ -48,14 +55,19 @@ def test_index_engine_ray_images_and_texts_equal_embedder(
     got = np.array([rows[str(folder / p.name)]["embedding"] for p in fixture_images], np.float32)
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert pq.read_schema(out).metadata[b"clipbridge.dimension"] == b"96"
+    for path in fixture_images:  # the columns the local engine writes, from the actors too
+        row = rows[str(folder / path.name)]
+        with Image.open(path) as image:
+            assert (row["width"], row["height"]) == image.size
+        assert row["path"] == str(folder / path.name) and row["text"] is None
 
     out = tmp_path / "texts.parquet"
-    assert main(["index", str(tmp_path / "t.txt"), "--kind", "text", "--out", str(out), *args]) == 0
-    rows = _rows(out)
-    got = np.array(
-        [rows[f"{tmp_path}/t.txt#line={n + 1}"]["embedding"] for n in range(len(texts))],
-        np.float32,
-    )
+    source = str(tmp_path / "t.jsonl")
+    command = ["index", source, "--kind", "text", "--meta-column", "n", "--out", str(out)]
+    assert main([*command, *args]) == 0
+    rows = [_rows(out)[f"{source}#line={n + 1}"] for n in range(len(texts))]
+    assert [(r["text"], r["n"]) for r in rows] == [(t, n) for n, t in enumerate(texts)]
+    got = np.array([r["embedding"] for r in rows], np.float32)
     np.testing.assert_allclose(got, Embedder(tiny_model_path).embed_texts(texts), atol=1e-6)
 
 
@@ -91,6 +103,33 @@ def test_resume_on_ray_embeds_only_the_rest_once_per_row(
     ids = sorted(rows)
     got = np.array([rows[i]["embedding"] for i in ids], np.float32)
     np.testing.assert_allclose(got, embedder.embed_images(ids), atol=1e-6)
+
+
+@pytest.mark.timeout(300)
+def test_ray_log_lines_stay_out_of_the_progress_bar(tmp_path, fixture_images, tiny_model_path):
+    # The command in a process of its own, starting its own Ray, as a user runs it.
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in fixture_images:
+        shutil.copy(path, folder / path.name)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_memory_monitor_refresh_ms"] = "0"  # see conftest.py
+    args = [str(folder), "--out", str(tmp_path / "o.parquet"), "--model", tiny_model_path]
+    args += ["--engine", "ray", "--chunk-size", "2", "--ray-concurrency", "1"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "clipbridge.cli", "index", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "indexed 4 done, 0 failed" in proc.stdout
+    bar = proc.stderr[proc.stderr.index("Indexing images") :]
+    lines = [line for line in bar.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines and all(line.startswith("Indexing images") for line in lines), bar
+    assert " INFO " not in proc.stderr
 
 
 def test_index_engine_ray_precision(ray_local, tmp_path, fixture_images, tiny_model_path):

@@ -1,0 +1,123 @@
+"""Score every stored vector of an index against one query vector; keep the top k.
+
+The index's vectors are read as they are (:mod:`clipbridge.index_file`): only the query is
+embedded. Scores are cosine similarities, so an index written with ``normalize=False`` ranks the
+same as a normalized one.
+
+Example::
+
+    hits = search_index("notes.parquet", embedder, text="when does the bridge open?", top_k=3)
+    for hit in hits:
+        print(f"{hit.score:.3f} {hit.id} {hit.text}")
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..config import QUERY_TASK
+from ..errors import ClipBridgeError
+from ..index_file import embedding_matrix, read_index, read_info, usable
+
+if TYPE_CHECKING:
+    from ..embedder import Embedder
+    from ..images import ImageInput
+
+__all__ = ["Hit", "check_model", "nearest", "search_index"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One row of the index and its cosine similarity to the query."""
+
+    id: str
+    score: float
+    kind: str
+    source: str
+    text: str | None = None
+    path: str | None = None
+    page: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The hit as one JSON object (``id`` and ``score`` first; no null fields)."""
+        fields = {
+            "id": self.id,
+            "score": round(self.score, 6),
+            "kind": self.kind,
+            "source": self.source,
+            "text": self.text,
+            "path": self.path,
+            "page": self.page,
+            "width": self.width,
+            "height": self.height,
+        }
+        return {key: value for key, value in fields.items() if value is not None}
+
+
+def nearest(matrix: np.ndarray, query: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers of the ``top_k`` rows most cosine-similar to ``query``, best first, and their
+    scores. Ties keep the file's order."""
+    rows = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    unit = query.reshape(-1) / max(float(np.linalg.norm(query)), 1e-12)
+    scores = rows @ unit.astype(np.float32)
+    order = np.argsort(-scores, kind="stable")[:top_k]
+    return order, scores[order]
+
+
+def check_model(path: str | os.PathLike, embedder: Embedder) -> None:
+    """Refuse an embedder whose vectors do not fit the index's (another width)."""
+    info = read_info(path)
+    if embedder.dimension != info.dimension:
+        raise ClipBridgeError(
+            f"{path} holds {info.dimension}-d vectors of {info.model}; {embedder.model} makes "
+            f"{embedder.dimension}-d vectors: search with the model that built the index"
+        )
+
+
+def search_index(
+    path: str | os.PathLike,
+    embedder: Embedder,
+    *,
+    text: str | None = None,
+    image: ImageInput | None = None,
+    top_k: int = 5,
+) -> list[Hit]:
+    """The ``top_k`` rows of the index at ``path`` nearest to ``text`` (embedded as a search
+    query) or ``image``; error rows are never hits.
+
+    :raises ClipBridgeError: not an index file, or ``embedder`` makes vectors of another width.
+    """
+    if (text is None) == (image is None):
+        raise ValueError("search_index takes a text or an image, one of them")
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, not {top_k}")
+    check_model(path, embedder)
+    table, _ = usable(read_index(path))
+    if text is not None:
+        query = embedder.embed_texts([text], task=QUERY_TASK)[0]
+    else:
+        query = embedder.embed_images([image])[0]
+    order, scores = nearest(embedding_matrix(table), query, top_k)
+    picked = table.take(order).to_pylist()
+    return [_hit(row, float(score)) for row, score in zip(picked, scores, strict=True)]
+
+
+def _hit(row: dict[str, Any], score: float) -> Hit:
+    image = row["kind"] == "image"
+    return Hit(
+        id=row["id"],
+        score=score,
+        kind=row["kind"],
+        source=row["source"],
+        text=row.get("text"),
+        path=(row.get("path") or row["source"]) if image else None,
+        page=row.get("page"),
+        width=row.get("width"),
+        height=row.get("height"),
+    )
