@@ -2,11 +2,11 @@
 
 Columns: ``id`` (string), ``source`` (string), ``kind`` (``image``/``text``), ``embedding``
 (``fixed_size_list<float32>[dim]``, null for a failed item; with ``--precision``
-``fixed_size_list<int8|uint8>`` codes of :mod:`clipbridge.precision`), ``error`` (null, or why the item
-failed), ``text`` (a text row's passage), ``path`` (an image row's file, absolute), ``page`` (a
-PDF page, from 1), ``width`` and ``height`` (an image row's size as the model sees it), then one
-column per ``--meta-column`` (values carried from the .jsonl/.parquet source). Readers are in
-:mod:`clipbridge.index_file`. The schema metadata holds ``clipbridge.model``,
+``fixed_size_list<int8|uint8>`` codes of :mod:`clipbridge.precision`), ``error`` (null, or why
+the item failed), ``text`` (a text row's passage), ``path`` (an image row's file, absolute),
+``page`` (a PDF page, from 1), ``width`` and ``height`` (an image row's size as the model sees
+it), then one column per ``--meta-column`` (values carried from the .jsonl/.parquet source).
+Readers are in :mod:`clipbridge.index_file`. The schema metadata holds ``clipbridge.model``,
 ``clipbridge.dimension`` (the vectors' width before packing), ``clipbridge.precision`` and
 ``clipbridge.config`` (the :class:`~clipbridge.EmbedderConfig` as
 JSON, without the API key).

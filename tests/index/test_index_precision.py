@@ -98,3 +98,37 @@ def test_rows_before_a_bad_item_keep_their_codes(image_folder, tmp_path, tiny_mo
     want = quantize(Embedder(tiny_model_path).embed_images(good), "int8")
     np.testing.assert_array_equal(np.delete(result.vectors, bad, axis=0), want)
     assert not result.vectors[bad].any()
+
+
+@pytest.mark.parametrize("precision", ["int8", "binary"])
+def test_search_ranks_a_compact_index_as_its_codes_do(precision, tmp_path, tiny_model_path):
+    """clipbridge search on a compact index: the query is quantized alike and the rows ranked by
+    the dequantized codes (binary: Hamming distance)."""
+    from clipbridge.precision import dequantize
+    from clipbridge.search import search_index
+
+    texts = [f"a photo of {n} red bicycles near the river at dusk" for n in range(12)]
+    (tmp_path / "t.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "t.parquet"
+    emb = Embedder(tiny_model_path, precision=precision)
+    run_index([tmp_path / "t.txt"], out, kind="text", embedder=emb, progress=False)
+    floats = Embedder(tiny_model_path)
+    hits = search_index(out, floats, text="bicycles by a river", top_k=12)
+    codes = emb.embed_texts(texts)
+    query = emb.embed_texts(["bicycles by a river"], task="retrieval.query")
+    stored, asked = dequantize(codes, precision, 96), dequantize(query, precision, 96)[0]
+    scores = stored @ asked / np.linalg.norm(stored, axis=1) / np.linalg.norm(asked)
+    want = np.argsort(-scores, kind="stable")
+    assert [h.id for h in hits] == [f"{tmp_path / 't.txt'}#line={i + 1}" for i in want]
+    np.testing.assert_allclose([h.score for h in hits], scores[want], atol=1e-5)
+
+
+def test_framework_loaders_refuse_a_compact_index(image_folder, tmp_path, tiny_model_path):
+    from clipbridge.index_file import read_info, read_rows
+
+    out = tmp_path / "bits.parquet"
+    emb = Embedder(tiny_model_path, precision="ubinary")
+    run_index([image_folder / "b"], out, embedder=emb, progress=False)
+    assert read_info(out).precision == "ubinary"
+    with pytest.raises(ClipBridgeError, match=r"holds ubinary codes .* take float vectors"):
+        read_rows(out)
