@@ -29,6 +29,7 @@ APPS = (
     "clipbridge.search",
     "clipbridge.eval",
     "clipbridge.ray",
+    "clipbridge.export",
 )
 FRAMEWORKS = ("llama_index", "langchain", "langchain_core", "haystack", "haystack_integrations")
 

@@ -19,6 +19,7 @@ from .options import (
     Parser,
     add_model_options,
     add_verbose_option,
+    check_model_options,
     embedder_from_args,
     output_path,
     verbose_logging,
@@ -37,11 +38,13 @@ APPS = (
     "clipbridge.index.command",
     "clipbridge.search.command",
     "clipbridge.ray.command",  # after serve: adds --ray to clipbridge serve
+    "clipbridge.export.command",
 )
 
 DESCRIPTION = (
-    "jina-clip-v1 text and image embeddings, computed locally with PyTorch or through the Jina "
-    "API. Run 'clipbridge COMMAND --help' for the options of a command."
+    "Text and image embeddings in one vector space from jina-clip-v1, jina-clip-v2, CLIP and "
+    "SigLIP checkpoints, computed locally (PyTorch, or ONNX Runtime without torch) or through "
+    "the Jina API. Run 'clipbridge COMMAND --help' for the options of a command."
 )
 EMBED_SUFFIXES = (".npy", ".jsonl")
 
@@ -154,6 +157,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
             folder=str(loaded.folder),
             image_size=backend.spec.size,
         )
+    details = getattr(backend, "details", None)  # the onnx backend
+    if loaded is None and callable(details):
+        info.update(details())
     for key, value in info.items():
         print(f"{key}: {value}")
     return 0
@@ -215,7 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``clipbridge`` with ``argv``; returns the exit code (2: usage or clipbridge error)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_model_options(parser, args)
+    check = getattr(args, "check", None)
+    if check is not None:  # an app's own checks on its arguments, before anything loads
+        check(parser, args)
     with verbose_logging(args.verbose):
         try:
             return int(args.func(args))

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..config import DEFAULT_BASE_URL, DEFAULT_MODEL
 
@@ -29,12 +29,14 @@ if TYPE_CHECKING:
     from ..embedder import Embedder
 
 __all__ = [
+    "BACKENDS",
     "DEVICES",
     "DTYPES",
     "STDOUT",
     "Parser",
     "add_model_options",
     "add_verbose_option",
+    "check_model_options",
     "device",
     "embedder_from_args",
     "output_path",
@@ -43,17 +45,46 @@ __all__ = [
 ]
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
+BACKENDS = ("local", "onnx", "api")
 STDOUT = "-"  # ``--out -``: write to standard output
 _DEVICE = re.compile(r"^(auto|cpu|cuda|mps)$|^(cuda|mps):\d+$")
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default, unless its text already says it.
+
+    Flags (``store_true``) and options without a default (None, an empty list) show none.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text.lower()
+            or not action.option_strings
+            or default is None
+            or default is False
+            or default == []
+            or default == argparse.SUPPRESS
+            or isinstance(action, argparse._StoreConstAction | argparse._VersionAction)
+        ):
+            return action.help
+        shown = "%(default)s"  # argparse fills it in, as ArgumentDefaultsHelpFormatter does
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line on stderr (exit code 2).
+    """An ``ArgumentParser`` whose usage errors are one line on stderr (exit code 2), and whose
+    help shows every option's default (subcommands' parsers are of this class too).
 
     argparse prints the whole usage block before the error; for a command with a dozen options
     that buries the one sentence that matters, so this prints the sentence and where help is.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -119,10 +150,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--backend",
-        choices=("local", "api"),
+        choices=BACKENDS,
         default="local",
-        help="where vectors are computed: local PyTorch, or the Jina API with $JINA_API_KEY "
-        "(default: local)",
+        help="where vectors are computed: local PyTorch, ONNX Runtime (no torch), or the Jina "
+        "API with $JINA_API_KEY (default: local)",
     )
     group.add_argument(
         "--device",
@@ -135,7 +166,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--dtype",
         choices=DTYPES,
         default="auto",
-        help="local backend: weight precision (default: auto)",
+        help="local/onnx backends: weight precision; int8 (dynamically quantized) needs "
+        "--backend onnx (default: auto)",
     )
     group.add_argument(
         "--base-url",
@@ -144,6 +176,17 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help=f"API backend: a server speaking the Jina wire format (default: {DEFAULT_BASE_URL})",
     )
+
+
+def check_model_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The combinations of ``--backend`` and ``--dtype`` that cannot work, refused at parse time."""
+    if not hasattr(args, "backend"):  # a command without the model options
+        return
+    backend, dtype = args.backend, getattr(args, "dtype", None)
+    if dtype == "int8" and backend != "onnx":
+        parser.error("--dtype int8 (dynamically quantized weights) needs --backend onnx")
+    if backend == "onnx" and dtype in ("bfloat16", "float16"):
+        parser.error(f"--backend onnx runs float32 or int8 weights, not --dtype {dtype}")
 
 
 def add_verbose_option(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:

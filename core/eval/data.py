@@ -166,7 +166,7 @@ def _records(path: Path, keys: tuple[str, ...]) -> Iterator[tuple[int, dict[str,
             char = next(c for c in bad if 0xD800 <= ord(c) <= 0xDFFF)
             raise EvalDataError(
                 f"{path} line {number} holds text that is not valid Unicode "
-                f"(a lone surrogate, \\u{ord(char):04x})"
+                f"(a lone surrogate, U+{ord(char):04X})"
             )
         count += 1
         yield number, record

@@ -156,7 +156,9 @@ def register(subparsers: Any) -> None:
         help="stored vectors: float32, int8/uint8 (1 byte a dimension) or binary/ubinary (sign "
         "bits, 1 byte per 8 dimensions); see docs/precision.md (default float32)",
     )
-    index.add_argument("--batch-size", type=positive_int, default=None, help="items per model call")
+    index.add_argument(
+        "--batch-size", type=positive_int, default=None, help="items per model call (default: 32)"
+    )
     index.add_argument(
         "--chunk-size",
         type=positive_int,
@@ -173,7 +175,10 @@ def register(subparsers: Any) -> None:
     )
     index.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
     index.add_argument(
-        "--ray-concurrency", type=positive_int, default=None, help="actors (one model each)"
+        "--ray-concurrency",
+        type=positive_int,
+        default=None,
+        help="actors (one model each; default: Ray's choice)",
     )
     index.add_argument("--ray-num-gpus", type=_non_negative, default=0, help="GPUs per actor")
     index.add_argument("--ray-num-cpus", type=_non_negative, default=1, help="CPUs per actor")

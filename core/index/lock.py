@@ -43,6 +43,11 @@ def lock_path(out: Path) -> Path:
 class OutputLock:
     """An exclusive, non-blocking lock on ``OUT.lock``; a context manager.
 
+    Example::
+
+        with OutputLock(Path("photos.parquet")):   # OutputLockedError if a run holds it
+            ...
+
     :raises OutputLockedError: another process holds it.
     :raises ClipBridgeError: the lock file cannot be made (the folder is not writable).
     """

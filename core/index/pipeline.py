@@ -113,6 +113,12 @@ class IndexJob:
     """A run whose arguments are checked and whose items are listed, before any model loads.
 
     Made by :func:`prepare_index`, which holds the output's lock while it is in use.
+
+    Example::
+
+        with prepare_index(["notes.txt"], "notes.parquet", kind="text") as job:
+            print(len(job.items), "items")        # a bad SOURCE has raised by now
+            summary = job.run(Embedder("jinaai/jina-clip-v1"), progress=False)
     """
 
     out: Path

@@ -152,7 +152,7 @@ def _unicode_problem(text: str) -> str | None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        return f"holds a lone surrogate {text[exc.start]!r} at character {exc.start + 1}"
+        return f"holds a lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start + 1}"
     return None
 
 

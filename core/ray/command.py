@@ -184,7 +184,7 @@ def register(subparsers: Any) -> None:
     serve = subparsers.choices.get("serve")
     if serve is None:
         return
-    group = serve.add_argument_group("Ray Serve (--ray; needs clipbridge[ray])")
+    group = serve.add_argument_group("Ray Serve (--ray; needs the ray extra)")
     group.add_argument("--ray", action="store_true", help="deploy on Ray Serve")
     group.add_argument("--replicas", type=positive_int, default=1, help="replicas, one model each")
     group.add_argument("--num-gpus", type=_non_negative_float, default=0, help="GPUs per replica")
@@ -193,10 +193,14 @@ def register(subparsers: Any) -> None:
         "--autoscaling",
         type=autoscaling_config,
         default=None,
-        help='Ray Serve autoscaling_config as JSON, e.g. {"min_replicas": 1, "max_replicas": 8}',
+        help='Ray Serve autoscaling_config as JSON, e.g. {"min_replicas": 1, "max_replicas": 8} '
+        "(default: none, a fixed --replicas)",
     )
     group.add_argument(
-        "--max-ongoing-requests", type=positive_int, default=None, help="per replica"
+        "--max-ongoing-requests",
+        type=positive_int,
+        default=None,
+        help="requests one replica handles at once (default: Ray Serve's own)",
     )
     group.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
     serve.set_defaults(func=_wrap(serve.get_default("func")))

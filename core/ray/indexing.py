@@ -10,7 +10,7 @@ Example::
     from clipbridge.ray.indexing import RayOptions
 
     run_index(["photos/"], "photos.parquet", engine="ray",
-              ray=RayOptions(address="auto", concurrency=8, num_gpus=1))
+              ray_options=RayOptions(address="auto", concurrency=8, num_gpus=1))
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -76,9 +77,22 @@ def _app_builder(settings: ServeSettings) -> Callable[[], Any]:
     def build() -> Any:
         from ..serve import create_app
 
-        return create_app(settings)
+        app = create_app(settings)
+        app.state.serve.metrics.set_replica(_replica_name())
+        return app
 
     return build
+
+
+def _replica_name() -> str:
+    """This replica's Ray Serve id (its unique part), or the process id outside a replica."""
+    from ray import serve
+
+    try:
+        replica = serve.get_replica_context().replica_id
+    except Exception:  # not inside a replica (e.g. the builder called directly)
+        return f"pid-{os.getpid()}"
+    return str(getattr(replica, "unique_id", replica))
 
 
 def build_application(settings: ServeSettings, options: RayServeOptions) -> Any:

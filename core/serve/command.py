@@ -137,7 +137,7 @@ def register(subparsers: Any) -> None:
         "--port",
         type=port_number,
         default=8080,
-        help="port to listen on; 0 picks a free one (8080)",
+        help="port to listen on; 0 picks a free one",
     )
     serve.add_argument(
         "--api-key",

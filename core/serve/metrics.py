@@ -61,5 +61,19 @@ class ServeMetrics:
             registry=self.registry,
         )
 
+    def set_replica(self, name: str) -> None:
+        """Mark every scrape with ``clipbridge_replica_info{replica=name} 1`` (``serve --ray``).
+
+        Under Ray Serve each replica keeps its own counters and the proxy routes a scrape of
+        ``/metrics`` to any one of them; this series says which one answered.
+        """
+        info = Gauge(
+            "clipbridge_replica_info",
+            "The Ray Serve replica whose counters this scrape shows (serve --ray)",
+            ["replica"],
+            registry=self.registry,
+        )
+        info.labels(replica=name).set(1)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -51,7 +51,7 @@ class ClipBridgeDocumentEmbedder(EmbedderComponent):
         document_task: str | None = None,
         task: str | None = None,
         progress_bar: bool = True,
-        backend: Literal["local", "api"] = "local",
+        backend: Literal["local", "onnx", "api"] = "local",
         revision: str | None = None,
         cache_dir: str | None = None,
         device: str | ComponentDevice | dict[str, Any] | None = "auto",
@@ -90,10 +90,11 @@ class ClipBridgeDocumentEmbedder(EmbedderComponent):
             ``"retrieval.query"`` would embed them as queries).
         :param task: ``JinaDocumentEmbedder``'s name for ``document_task``; stored as that.
         :param progress_bar: show a progress bar while embedding (``show_progress`` in the core).
-        :param backend: ``"local"`` (PyTorch) or ``"api"`` (Jina Embeddings API). Every other
-            parameter is the :class:`clipbridge.EmbedderConfig` field of the same name;
-            ``device`` may also be a ``ComponentDevice`` (or its dict, or None for ``"auto"``)
-            and ``base_url`` Jina's full endpoint (``https://api.jina.ai/v1/embeddings``).
+        :param backend: ``"local"`` (PyTorch), ``"onnx"`` (ONNX Runtime) or ``"api"`` (Jina
+            Embeddings API). Every other parameter is the :class:`clipbridge.EmbedderConfig` field
+            of the same name; ``device`` may also be a ``ComponentDevice`` (or its dict, or None
+            for ``"auto"``) and ``base_url`` Jina's full endpoint
+            (``https://api.jina.ai/v1/embeddings``).
         """
         self.prefix = prefix
         self.suffix = suffix

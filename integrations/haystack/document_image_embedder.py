@@ -52,7 +52,7 @@ class ClipBridgeDocumentImageEmbedder(EmbedderComponent):
         file_path_meta_field: str = "file_path",
         root_path: str | None = None,
         progress_bar: bool = True,
-        backend: Literal["local", "api"] = "local",
+        backend: Literal["local", "onnx", "api"] = "local",
         revision: str | None = None,
         cache_dir: str | None = None,
         device: str | ComponentDevice | dict[str, Any] | None = "auto",
@@ -88,10 +88,11 @@ class ClipBridgeDocumentImageEmbedder(EmbedderComponent):
             outside it (``../``, absolute paths, symlinks) is refused; set it whenever the
             Documents' meta comes from an untrusted source.
         :param progress_bar: show a progress bar while embedding (``show_progress`` in the core).
-        :param backend: ``"local"`` (PyTorch) or ``"api"`` (Jina Embeddings API). Every other
-            parameter is the :class:`clipbridge.EmbedderConfig` field of the same name;
-            ``device`` may also be a ``ComponentDevice`` (or its dict, or None for ``"auto"``)
-            and ``base_url`` Jina's full endpoint (``https://api.jina.ai/v1/embeddings``).
+        :param backend: ``"local"`` (PyTorch), ``"onnx"`` (ONNX Runtime) or ``"api"`` (Jina
+            Embeddings API). Every other parameter is the :class:`clipbridge.EmbedderConfig` field
+            of the same name; ``device`` may also be a ``ComponentDevice`` (or its dict, or None
+            for ``"auto"``) and ``base_url`` Jina's full endpoint
+            (``https://api.jina.ai/v1/embeddings``).
         """
         self.file_path_meta_field = file_path_meta_field
         self.root_path = root_path

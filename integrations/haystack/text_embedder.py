@@ -40,7 +40,7 @@ class ClipBridgeTextEmbedder(EmbedderComponent):
         query_task: str | None = _cfg.QUERY_TASK,
         task: str | None = None,
         progress_bar: bool = True,
-        backend: Literal["local", "api"] = "local",
+        backend: Literal["local", "onnx", "api"] = "local",
         revision: str | None = None,
         cache_dir: str | None = None,
         device: str | ComponentDevice | dict[str, Any] | None = "auto",
@@ -77,10 +77,11 @@ class ClipBridgeTextEmbedder(EmbedderComponent):
             prepends its query instruction; None: embedded as a document).
         :param task: ``JinaTextEmbedder``'s name for ``query_task``; stored as ``query_task``.
         :param progress_bar: show a progress bar while embedding (``show_progress`` in the core).
-        :param backend: ``"local"`` (PyTorch) or ``"api"`` (Jina Embeddings API). Every other
-            parameter is the :class:`clipbridge.EmbedderConfig` field of the same name;
-            ``device`` may also be a ``ComponentDevice`` (or its dict, or None for ``"auto"``)
-            and ``base_url`` Jina's full endpoint (``https://api.jina.ai/v1/embeddings``).
+        :param backend: ``"local"`` (PyTorch), ``"onnx"`` (ONNX Runtime) or ``"api"`` (Jina
+            Embeddings API). Every other parameter is the :class:`clipbridge.EmbedderConfig` field
+            of the same name; ``device`` may also be a ``ComponentDevice`` (or its dict, or None
+            for ``"auto"``) and ``base_url`` Jina's full endpoint
+            (``https://api.jina.ai/v1/embeddings``).
         """
         self.prefix = prefix
         self.suffix = suffix

@@ -433,7 +433,9 @@ def test_a_failed_first_request_of_a_big_default_batching_call(make, api_server)
     finally:
         api_server.vectors = "model"
     error = info.value
-    assert len(error.failed_indices) >= 64_000 - 4 * 64  # at most the requests in flight landed
+    # Sending stops at the failure: what landed is the requests in flight (4 of 64) plus those
+    # that finished while the failed answer waited for the event loop (a busy machine: 1-2 more).
+    assert len(error.failed_indices) >= 64_000 - 8 * 64
     assert sorted([*error.partial, *error.failed_indices]) == list(range(64_000))
     assert "error.partial" not in str(info.value)
     assert "inputs were embedded before the failure" in str(info.value)

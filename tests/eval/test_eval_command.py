@@ -120,7 +120,7 @@ def test_a_lone_surrogate_in_the_data_exits_2_naming_file_and_line(
     bad = next(c for v in record.values() for c in v if 0xD800 <= ord(c) <= 0xDFFF)
     assert err.splitlines()[-1] == (
         f"clipbridge: {path} line {line} holds text that is not valid Unicode "
-        f"(a lone surrogate, \\u{ord(bad):04x})"
+        f"(a lone surrogate, U+{ord(bad):04X})"
     )
     assert "Traceback" not in err
 

@@ -317,9 +317,9 @@ def test_bad_unicode_in_text_sources_becomes_error_rows(tmp_path, tiny_model_pat
         "a.txt#line=1": None,
         "a.txt#line=2": "line 2 is not UTF-8 text (byte 0xff at byte 5)",
         "a.txt#line=3": "line 3 is not UTF-8 text (byte 0xed at byte 1)",
-        "b.jsonl#line=1": "line 1: 'text' holds a lone surrogate '\\ud800' at character 6",
+        "b.jsonl#line=1": "line 1: 'text' holds a lone surrogate U+D800 at character 6",
         "b.jsonl#line=2": None,
-        "b.jsonl#line=3": "line 3: 'text' holds a lone surrogate '\\udfff' at character 1",
+        "b.jsonl#line=3": "line 3: 'text' holds a lone surrogate U+DFFF at character 1",
         "c.parquet#row=0": None,
         "c.parquet#row=1": "row 1: 'text' is bytes that are not UTF-8, not a string",
     }

@@ -4,6 +4,7 @@ local backend (same vectors), with the same auth."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -91,6 +92,14 @@ def test_serve_on_ray_answers_the_api_backend(
         status = serve.status().applications["clipbridge"]
         replicas = status.deployments["ClipBridgeServe"].replica_states
         assert replicas.get("RUNNING") == 2
+        # /metrics answers from one replica per scrape and says which: both show up
+        seen = set()
+        for _ in range(40):
+            scrape = httpx.get(f"{url}/metrics", timeout=30).text
+            seen |= set(re.findall(r'clipbridge_replica_info\{replica="([^"]+)"\} 1\.0', scrape))
+            if len(seen) == 2:
+                break
+        assert len(seen) == 2, seen
     finally:
         serve.shutdown()
 
