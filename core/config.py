@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .precision import check_precision
+
 __all__ = [
     "BACKEND_NAMES",
     "DEFAULT_BASE_URL",
@@ -45,7 +47,7 @@ _ONNX_DTYPES = ("auto", "float32", "int8")  # int8: dynamically quantized weight
 _EMBEDDING_TYPES = ("float", "base64")
 
 # The fields by kind, for EmbedderConfig.__post_init__.
-_STRS = ("model", "backend", "device", "dtype", "base_url", "embedding_type")
+_STRS = ("model", "backend", "device", "dtype", "base_url", "embedding_type", "precision")
 _OPTIONAL_STRS = ("revision", "cache_dir", "api_key")
 _FLAGS = (
     "normalize",
@@ -161,6 +163,8 @@ class EmbedderConfig:
     send_image_urls: bool = False
     embedding_type: str = "base64"
     dimensions: int | None = None
+    # output (any backend): "float32", "int8", "uint8", "binary", "ubinary"; clipbridge.precision
+    precision: str = "float32"
     # images
     image_size: int | None = None
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
@@ -219,6 +223,7 @@ class EmbedderConfig:
             )
         if self.max_length < 2:
             raise ValueError("max_length must be at least 2 ([CLS] and [SEP])")
+        check_precision(self.precision, normalize=self.normalize)
 
     def __repr__(self) -> str:
         def shown(name: str) -> str:

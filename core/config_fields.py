@@ -41,10 +41,17 @@ def config_fields(config: type[EmbedderConfig] = EmbedderConfig) -> tuple[Config
     return tuple(ConfigField(f.name, hints[f.name], f.default) for f in fields)
 
 
-def field_definitions(renamed: Mapping[str, str] | None = None) -> dict[str, tuple[Any, Any]]:
+def field_definitions(
+    renamed: Mapping[str, str] | None = None, exclude: tuple[str, ...] = ()
+) -> dict[str, tuple[Any, Any]]:
     """``{name: (type, default)}`` for every field, as pydantic's ``create_model`` takes them.
 
-    ``renamed`` maps a config name to the adapter's name for it (``{"model": "model_name"}``).
+    ``renamed`` maps a config name to the adapter's name for it (``{"model": "model_name"}``);
+    ``exclude`` names fields the adapter does not offer (they keep the config's default).
     """
     renamed = renamed or {}
-    return {renamed.get(f.name, f.name): (f.type, f.default) for f in config_fields()}
+    return {
+        renamed.get(f.name, f.name): (f.type, f.default)
+        for f in config_fields()
+        if f.name not in exclude
+    }

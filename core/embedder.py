@@ -11,7 +11,9 @@ import numpy as np
 from .backends import Backend, Progress, create_backend
 from .backends.base import no_progress
 from .config import DEFAULT_MODEL, EmbedderConfig, check_task
+from .errors import ClipBridgeError
 from .images import ImageInput, check_image_input
+from .precision import quantize
 from .pricing import text_tokens
 from .texts import check_text
 
@@ -53,6 +55,8 @@ class Embedder:
 
         v2 = Embedder("jina-clip-v2", dimensions=256)        # first 256 Matryoshka dimensions
         queries = v2.embed_texts(["Brücke"], task="retrieval.query")  # query instruction added
+
+        small = Embedder("jinaai/jina-clip-v1", precision="ubinary")   # uint8 (n, 96) sign bits
 
     Every config field can be passed as a keyword (``Embedder(model, backend="api",
     batch_size=16)``) or as an :class:`EmbedderConfig` via :meth:`from_config`.
@@ -132,11 +136,25 @@ class Embedder:
             yield bar.update
 
     def _finish(self, raw: np.ndarray, n: int) -> np.ndarray:
+        """Raw backend rows -> the output: normalized, then quantized to ``precision``."""
         vectors = np.asarray(raw, dtype=np.float32).reshape(n, -1)
-        return normalize_rows(vectors) if self._config.normalize else vectors
+        if self._config.normalize:
+            vectors = normalize_rows(vectors)
+        return quantize(vectors, self._config.precision)
+
+    @contextmanager
+    def _finishing_partial(self) -> Iterator[None]:
+        """An error's ``partial`` rows leave in the output's form (normalized, quantized)."""
+        try:
+            yield
+        except ClipBridgeError as exc:
+            if exc.partial:
+                rows = self._finish(np.stack(list(exc.partial.values())), len(exc.partial))
+                exc.partial = dict(zip(exc.partial, rows, strict=True))
+            raise
 
     def _empty(self) -> np.ndarray:
-        return np.zeros((0, self.dimension), dtype=np.float32)
+        return quantize(np.zeros((0, self.dimension), dtype=np.float32), self._config.precision)
 
     # -- public verbs ---------------------------------------------------------------------------
     def embed_texts(
@@ -146,7 +164,8 @@ class Embedder:
         task: str | None = None,
         show_progress: bool | None = None,
     ) -> np.ndarray:
-        """Embed texts -> float32 ``(len(texts), dimension)``, row i for text i.
+        """Embed texts -> float32 ``(len(texts), dimension)``, row i for text i (another
+        ``precision`` changes dtype and width: :mod:`clipbridge.precision`).
 
         ``task="retrieval.query"`` marks the texts as search queries: models trained with a
         query instruction (jina-clip-v2) get it prepended; for jina-clip-v1 nothing changes.
@@ -156,7 +175,10 @@ class Embedder:
         items = self._check_texts(texts)
         if not items:
             return self._empty()
-        with self._progress(len(items), "texts", show_progress) as progress:
+        with (
+            self._progress(len(items), "texts", show_progress) as progress,
+            self._finishing_partial(),
+        ):
             raw = self._backend.embed_texts(items, progress, task=task)
         return self._finish(raw, len(items))
 
@@ -167,7 +189,10 @@ class Embedder:
         items = self._check_images(images)
         if not items:
             return self._empty()
-        with self._progress(len(items), "images", show_progress) as progress:
+        with (
+            self._progress(len(items), "images", show_progress) as progress,
+            self._finishing_partial(),
+        ):
             raw = self._backend.embed_images(items, progress)
         return self._finish(raw, len(items))
 
@@ -183,7 +208,10 @@ class Embedder:
         items = self._check_texts(texts)
         if not items:
             return self._empty()
-        with self._progress(len(items), "texts", show_progress) as progress:
+        with (
+            self._progress(len(items), "texts", show_progress) as progress,
+            self._finishing_partial(),
+        ):
             raw = await self._backend.aembed_texts(items, progress, task=task)
         return self._finish(raw, len(items))
 
@@ -194,7 +222,10 @@ class Embedder:
         items = self._check_images(images)
         if not items:
             return self._empty()
-        with self._progress(len(items), "images", show_progress) as progress:
+        with (
+            self._progress(len(items), "images", show_progress) as progress,
+            self._finishing_partial(),
+        ):
             raw = await self._backend.aembed_images(items, progress)
         return self._finish(raw, len(items))
 

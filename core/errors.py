@@ -11,6 +11,8 @@ The tree::
 
 Every error may carry ``partial``: a dict ``{input index: vector}`` of the embeddings that were
 computed before the failure, so that nothing already paid for is lost, and ``failed_indices``.
+Raised by an :class:`~clipbridge.Embedder`, ``partial`` rows have its output's form (normalized
+when it normalizes, at its ``precision``); raised by a backend, they are its raw rows.
 Lower-level errors (httpx, PIL, torch) are translated into these with ``raise ... from exc``.
 """
 

@@ -42,6 +42,7 @@ __all__ = [
     "META_CONFIG",
     "META_DIMENSION",
     "META_MODEL",
+    "META_PRECISION",
     "IndexInfo",
     "IndexRow",
     "StoredIndex",
@@ -57,6 +58,7 @@ logger = logging.getLogger("clipbridge")
 META_MODEL = b"clipbridge.model"
 META_DIMENSION = b"clipbridge.dimension"
 META_CONFIG = b"clipbridge.config"
+META_PRECISION = b"clipbridge.precision"
 BASE_COLUMNS = ("id", "source", "kind", "embedding", "error")
 """The columns every index file has; anything else is row metadata."""
 _NOT_METADATA = frozenset({"id", "embedding", "error", "text"})
@@ -75,11 +77,13 @@ def _pyarrow() -> Any:
 
 @dataclass(frozen=True, slots=True)
 class IndexInfo:
-    """What an index file was made with: the model's name, the vectors' width, the config."""
+    """What an index file was made with: the model's name, the vectors' width, the config, and
+    the precision of the stored vectors (``float32``, or codes: :mod:`clipbridge.precision`)."""
 
     model: str
     dimension: int
     config: dict[str, Any]
+    precision: str = "float32"
 
 
 def _info(path: Path, metadata: dict[bytes, bytes] | None) -> IndexInfo:
@@ -87,7 +91,8 @@ def _info(path: Path, metadata: dict[bytes, bytes] | None) -> IndexInfo:
     if META_MODEL not in meta or META_DIMENSION not in meta:
         raise ClipBridgeError(f"{path} was not written by clipbridge index (no metadata)")
     config = json.loads(meta[META_CONFIG]) if META_CONFIG in meta else {}
-    return IndexInfo(meta[META_MODEL].decode(), int(meta[META_DIMENSION]), config)
+    precision = meta.get(META_PRECISION, b"float32").decode()
+    return IndexInfo(meta[META_MODEL].decode(), int(meta[META_DIMENSION]), config, precision)
 
 
 def _checked(path: str | os.PathLike) -> Path:
@@ -219,6 +224,13 @@ def read_rows(path: str | os.PathLike, *, kinds: Sequence[str] = ("image", "text
     ``clipbridge`` logger); ``kinds`` keeps only image or only text rows.
     """
     info = read_info(path)
+    if info.precision != "float32":
+        raise ClipBridgeError(
+            f"{path} holds {info.precision} codes (clipbridge index --precision "
+            f"{info.precision}), and LlamaIndex, LangChain and Haystack stores take float "
+            "vectors: index again without --precision, or load the codes with pyarrow into a "
+            "store that takes them (docs/precision.md)"
+        )
     table = read_index(path)
     good, skipped = usable(table)
     if skipped:

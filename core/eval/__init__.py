@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from .data import EvalData, EvalDataError, load_eval_data
 from .report import format_table, to_json
-from .run import ModelReport, evaluate
+from .run import ModelReport, evaluate, evaluate_precisions
 
 __all__ = [
     "EvalData",
     "EvalDataError",
     "ModelReport",
     "evaluate",
+    "evaluate_precisions",
     "format_table",
     "load_eval_data",
     "to_json",

@@ -11,6 +11,7 @@ from typing import Any
 from ..cli.options import add_model_options, embedder_from_args, output_path, positive_int
 from ..config import DEFAULT_MODEL
 from ..errors import ClipBridgeError
+from ..precision import PRECISIONS
 
 __all__ = ["register"]
 
@@ -30,27 +31,31 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .data import load_eval_data
     from .html import render_html
     from .report import format_table, to_json
-    from .run import evaluate
+    from .run import evaluate_precisions
 
     data = load_eval_data(args.data)
     models = args.model or [DEFAULT_MODEL]
     if len(set(models)) != len(models):
         raise ClipBridgeError("eval: each --model may be given once")
+    precisions = list(dict.fromkeys(args.precision or ["float32"]))
     print(f"clipbridge eval: {data.root} ({', '.join(data.tasks)})", file=sys.stderr)
     reports = []
     for model in models:
         embedder = _embedder(args, model)
         try:
             print(f"{embedder.model} ({embedder.config.backend})", file=sys.stderr)
-            report = evaluate(embedder, data, show_progress=not args.no_progress)
+            scored = evaluate_precisions(
+                embedder, data, precisions, show_progress=not args.no_progress
+            )
         finally:
             embedder.close()
-        for index, reason in sorted(report.failed_images.items()):
+        for index, reason in sorted(scored[0].failed_images.items()):
             print(
                 f"clipbridge eval: left out image {data.images[index]}: {reason}", file=sys.stderr
             )
-        print(f"{report.model}: {report.seconds:.1f} s", file=sys.stderr)
-        reports.append(report)
+        for report in scored:
+            print(f"{report.model}: {report.seconds:.1f} s", file=sys.stderr)
+        reports.extend(scored)
     print(format_table(reports))
     if args.json is not None:
         args.json.write_text(json.dumps(to_json(reports), indent=2) + "\n", encoding="utf-8")
@@ -109,6 +114,15 @@ def register(subparsers: Any) -> None:
         default=None,
         metavar="OUT.html",
         help="write a page with the table and each model's worst-ranked queries as thumbnails",
+    )
+    parser.add_argument(
+        "--precision",
+        action="append",
+        choices=PRECISIONS,
+        default=[],
+        help="score the vectors at this precision (a row 'model [precision]'); repeat to compare, "
+        "e.g. --precision float32 --precision binary: embedded once, quantized per row "
+        "(default: float32)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.set_defaults(func=_cmd_eval)

@@ -1,9 +1,12 @@
 """Scoring one model on an eval folder: embed through :class:`~clipbridge.Embedder`, then score.
 
 Every vector is L2-normalized here, so scores are cosine similarities whatever the Embedder's
-``normalize`` setting. An image that cannot be embedded (unreadable, too large, not an image) is
-reported in :attr:`ModelReport.failed_images` and left out of every score: its captions and its
-label go with it.
+``normalize`` setting. Texts that ask (queries, captions in text->image) are embedded with
+``task="retrieval.query"``, texts that are found (corpus, captions in image->text) without.
+An image that cannot be embedded (unreadable, too large, not an image) is reported in
+:attr:`ModelReport.failed_images` and left out of every score: its captions and its label go
+with it. Compact vectors (``precision``) are scored as :func:`clipbridge.precision.dequantize`
+ranks them.
 
 Example::
 
@@ -23,12 +26,20 @@ from typing import Any
 
 import numpy as np
 
+from ..config import QUERY_TASK
 from ..embedder import Embedder, normalize_rows
 from ..errors import InvalidInputError
+from ..precision import check_precision, dequantize, quantize
 from .data import EvalData
 from .metrics import image_image, recall_at_k, text_image_ranks, text_text, top_k
 
-__all__ = ["Example", "ModelReport", "embed_images_skipping_bad", "evaluate"]
+__all__ = [
+    "Example",
+    "ModelReport",
+    "embed_images_skipping_bad",
+    "evaluate",
+    "evaluate_precisions",
+]
 
 RECALL_KS = (1, 5, 10)
 WORST = 5  # queries shown per task on the HTML page
@@ -69,7 +80,8 @@ class ModelReport:
 def embed_images_skipping_bad(
     embedder: Embedder, images: Sequence[Any], *, show_progress: bool = False
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """Normalized vectors for ``images`` and ``{index: reason}`` for those that failed.
+    """Normalized vectors for ``images`` and ``{index: reason}`` for those that failed
+    (float32; an Embedder's compact codes dequantized).
 
     The rows of failed images are NaN. A failure keeps the vectors already computed (the
     error's ``partial``) and goes on with the rest.
@@ -79,13 +91,12 @@ def embed_images_skipping_bad(
     todo = list(range(len(images)))
     while todo:
         try:
-            vectors[todo] = embedder.embed_images(
-                [images[i] for i in todo], show_progress=show_progress
-            )
+            got = embedder.embed_images([images[i] for i in todo], show_progress=show_progress)
+            vectors[todo] = _floats(embedder, got)
             break
         except InvalidInputError as exc:
             for local, vec in exc.partial.items():
-                vectors[todo[local]] = vec
+                vectors[todo[local]] = _floats(embedder, vec[None])[0]
             failed[todo[exc.index]] = exc.reason
             todo = [i for n, i in enumerate(todo) if n not in exc.partial and n != exc.index]
     good = ~np.isnan(vectors).any(axis=1)
@@ -93,8 +104,49 @@ def embed_images_skipping_bad(
     return vectors, failed
 
 
-def _text_vectors(embedder: Embedder, texts: list[str], show_progress: bool) -> np.ndarray:
-    return normalize_rows(embedder.embed_texts(texts, show_progress=show_progress))
+def _floats(embedder: Embedder, vectors: np.ndarray) -> np.ndarray:
+    """The Embedder's output as float32 rows that rank as it does (compact codes dequantized)."""
+    return dequantize(vectors, embedder.config.precision, embedder.dimension)
+
+
+def _text_vectors(
+    embedder: Embedder, texts: list[str], show_progress: bool, task: str | None = None
+) -> np.ndarray:
+    vectors = embedder.embed_texts(texts, task=task, show_progress=show_progress)
+    return normalize_rows(_floats(embedder, vectors))
+
+
+@dataclass
+class _Vectors:
+    """What :func:`_embed` computed: normalized float32 rows per role (None: not needed)."""
+
+    queries: np.ndarray | None = None
+    corpus: np.ndarray | None = None
+    caption_queries: np.ndarray | None = None
+    caption_docs: np.ndarray | None = None
+    images: np.ndarray | None = None  # NaN rows for failed images
+    failed: dict[int, str] = field(default_factory=dict)
+
+    def at_precision(self, precision: str, dimension: int) -> _Vectors:
+        """Every set quantized to ``precision`` and back (failed images stay NaN)."""
+
+        def convert(vectors: np.ndarray | None) -> np.ndarray | None:
+            if vectors is None or precision == "float32":
+                return vectors
+            out = vectors.copy()
+            good = ~np.isnan(vectors).any(axis=1)
+            codes = quantize(vectors[good], precision)
+            out[good] = normalize_rows(dequantize(codes, precision, dimension))
+            return out
+
+        return _Vectors(
+            queries=convert(self.queries),
+            corpus=convert(self.corpus),
+            caption_queries=convert(self.caption_queries),
+            caption_docs=convert(self.caption_docs),
+            images=convert(self.images),
+            failed=self.failed,
+        )
 
 
 def _worst(scores: np.ndarray, count: int = WORST) -> list[int]:
@@ -103,8 +155,13 @@ def _worst(scores: np.ndarray, count: int = WORST) -> list[int]:
 
 
 def _score_captions(
-    report: ModelReport, data: EvalData, text_vecs: np.ndarray, image_vecs: np.ndarray
+    report: ModelReport,
+    data: EvalData,
+    query_vecs: np.ndarray,
+    doc_vecs: np.ndarray,
+    image_vecs: np.ndarray,
 ) -> None:
+    """Captions as queries (``query_vecs``) for text->image, as documents for image->text."""
     assert data.captions is not None
     captioned = sorted(set(data.captions.owner))
     images = [i for i in captioned if i not in report.failed_images]
@@ -113,8 +170,9 @@ def _score_captions(
     if not texts:
         return
     owner = [position[data.captions.owner[t]] for t in texts]
-    t_vecs, i_vecs = text_vecs[texts], image_vecs[images]
-    t2i, i2t = text_image_ranks(t_vecs, i_vecs, owner)
+    t_vecs, d_vecs, i_vecs = query_vecs[texts], doc_vecs[texts], image_vecs[images]
+    t2i = text_image_ranks(t_vecs, i_vecs, owner)[0]
+    i2t = text_image_ranks(d_vecs, i_vecs, owner)[1]
     report.scores["text_to_image"] = recall_at_k(t2i, RECALL_KS)
     report.scores["image_to_text"] = recall_at_k(i2t, RECALL_KS)
     worst_t = sorted(range(len(texts)), key=lambda q: (-t2i[q], q))[:WORST]
@@ -134,7 +192,7 @@ def _score_captions(
         for row, q in enumerate(worst_t)
     ]
     worst_i = sorted(range(len(images)), key=lambda q: (-i2t[q], q))[:WORST]
-    scores = i_vecs[worst_i] @ t_vecs.T
+    scores = i_vecs[worst_i] @ d_vecs.T
     report.examples["image_to_text"] = [
         Example(
             "image_to_text",
@@ -208,23 +266,80 @@ def _score_text(
     report.examples["text_text"] = examples
 
 
-def evaluate(embedder: Embedder, data: EvalData, *, show_progress: bool = False) -> ModelReport:
-    """Embed ``data`` with ``embedder`` and score every task the data supports."""
-    start = time.perf_counter()
-    report = ModelReport(model=embedder.model, backend=embedder.config.backend)
-    if data.text is not None:
-        query_vecs = _text_vectors(embedder, data.text.queries, show_progress)
-        corpus_vecs = _text_vectors(embedder, data.text.corpus, show_progress)
-        _score_text(report, data, query_vecs, corpus_vecs)
+def _embed(embedder: Embedder, data: EvalData, show_progress: bool) -> _Vectors:
+    """Every vector the data's tasks need, as float32 stand-ins of the Embedder's output."""
+    vecs = _Vectors()
+    if data.text is not None:  # queries as queries (jina-clip-v2's instruction), corpus as docs
+        vecs.queries = _text_vectors(embedder, data.text.queries, show_progress, QUERY_TASK)
+        vecs.corpus = _text_vectors(embedder, data.text.corpus, show_progress)
     if data.images:
         paths = [data.image_path(i) for i in range(len(data.images))]
-        image_vecs, report.failed_images = embed_images_skipping_bad(
+        vecs.images, vecs.failed = embed_images_skipping_bad(
             embedder, paths, show_progress=show_progress
         )
-        if data.captions is not None:
-            text_vecs = _text_vectors(embedder, data.captions.texts, show_progress)
-            _score_captions(report, data, text_vecs, image_vecs)
-        if data.labels is not None:
-            _score_labels(report, data, image_vecs)
+        if data.captions is not None:  # queries for text->image, documents for image->text
+            captions = data.captions.texts
+            vecs.caption_queries = _text_vectors(embedder, captions, show_progress, QUERY_TASK)
+            vecs.caption_docs = _text_vectors(embedder, captions, show_progress)
+    return vecs
+
+
+def _score(report: ModelReport, data: EvalData, vecs: _Vectors) -> None:
+    report.failed_images = dict(vecs.failed)
+    if vecs.queries is not None and vecs.corpus is not None:
+        _score_text(report, data, vecs.queries, vecs.corpus)
+    if vecs.images is None:
+        return
+    if vecs.caption_queries is not None and vecs.caption_docs is not None:
+        _score_captions(report, data, vecs.caption_queries, vecs.caption_docs, vecs.images)
+    if data.labels is not None:
+        _score_labels(report, data, vecs.images)
+
+
+def evaluate(embedder: Embedder, data: EvalData, *, show_progress: bool = False) -> ModelReport:
+    """Embed ``data`` with ``embedder`` and score every task the data supports.
+
+    An Embedder with another ``precision`` than float32 is scored on its compact vectors (as
+    :func:`~clipbridge.precision.dequantize` ranks them) and reported as ``"model [precision]"``.
+    """
+    start = time.perf_counter()
+    precision = embedder.config.precision
+    report = ModelReport(model=_label(embedder.model, precision), backend=embedder.config.backend)
+    _score(report, data, _embed(embedder, data, show_progress))
     report.seconds = time.perf_counter() - start
     return report
+
+
+def evaluate_precisions(
+    embedder: Embedder,
+    data: EvalData,
+    precisions: Sequence[str],
+    *,
+    show_progress: bool = False,
+) -> list[ModelReport]:
+    """One report per precision from one float32 embedding pass: the vectors are quantized with
+    :func:`~clipbridge.precision.quantize` (what ``Embedder(precision=...)`` returns) and ranked
+    as :func:`~clipbridge.precision.dequantize` ranks them. ``seconds`` is the embedding time
+    plus that precision's scoring time.
+    """
+    if embedder.config.precision != "float32":
+        raise ValueError("evaluate_precisions needs a float32 Embedder; it quantizes itself")
+    for precision in precisions:
+        check_precision(precision)
+    start = time.perf_counter()
+    floats = _embed(embedder, data, show_progress)
+    embedded = time.perf_counter() - start
+    reports = []
+    for precision in precisions:
+        start = time.perf_counter()
+        report = ModelReport(
+            model=_label(embedder.model, precision), backend=embedder.config.backend
+        )
+        _score(report, data, floats.at_precision(precision, embedder.dimension))
+        report.seconds = embedded + time.perf_counter() - start
+        reports.append(report)
+    return reports
+
+
+def _label(model: str, precision: str) -> str:
+    return model if precision == "float32" else f"{model} [{precision}]"

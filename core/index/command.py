@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..cli.options import add_model_options, embedder_from_args, output_path, positive_int
+from ..precision import PRECISIONS
 
 __all__ = ["register"]
 
@@ -82,6 +83,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
                 if args.batch_size:
                     config = embedder.config.replace(batch_size=args.batch_size)
                     embedder = type(embedder).from_config(config)
+                if args.precision != embedder.config.precision:  # a cached model: no reload
+                    config = embedder.config.replace(precision=args.precision)
+                    embedder = type(embedder).from_config(config)
                 summary = job.run(
                     embedder,
                     engine=args.engine,
@@ -145,6 +149,13 @@ def register(subparsers: Any) -> None:
     index.add_argument("--resume", action="store_true", help="skip ids already in OUT")
     index.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     add_model_options(index)
+    index.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="stored vectors: float32, int8/uint8 (1 byte a dimension) or binary/ubinary (sign "
+        "bits, 1 byte per 8 dimensions); see docs/precision.md (default float32)",
+    )
     index.add_argument(
         "--batch-size", type=positive_int, default=None, help="items per model call (default: 32)"
     )

@@ -9,7 +9,8 @@ Example::
 
     result = embed_or_record(Embedder(), "image", ["a.jpg", "missing.jpg", "b.png"])
     result.errors    # [None, "file not found: 'missing.jpg'", None]
-    result.vectors   # float32 (3, dim); the row of a failed item is all zeros: use ``errors``
+    result.vectors   # float32 (3, dim) (or the Embedder's precision); a failed item's row is
+                     # all zeros: use ``errors``
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..embedder import normalize_rows
 from ..errors import InvalidInputError
+from ..precision import output_dtype, output_width
 
 if TYPE_CHECKING:
     from ..embedder import Embedder
@@ -40,8 +41,9 @@ class PdfPage:
 
 @dataclass(slots=True)
 class Embedded:
-    """Vectors ``(n, dim)`` float32 and, per row, None or the reason the item failed;
-    ``sizes``: (width, height) of the images rendered here (PDF pages), by row."""
+    """Vectors ``(n, dim)`` as the Embedder returns them (float32, or its ``precision``) and,
+    per row, None or the reason the item failed; ``sizes``: (width, height) of the images
+    rendered here (PDF pages), by row."""
 
     vectors: np.ndarray
     errors: list[str | None]
@@ -50,6 +52,13 @@ class Embedded:
     @property
     def failed(self) -> int:
         return sum(e is not None for e in self.errors)
+
+
+def _zeros(embedder: Embedder, n: int) -> np.ndarray:
+    """``n`` rows of the Embedder's output shape and dtype."""
+    precision = embedder.config.precision
+    width = output_width(embedder.dimension, precision)
+    return np.zeros((n, width), dtype=output_dtype(precision))
 
 
 def _render(page: PdfPage, index: int) -> Any:
@@ -73,7 +82,7 @@ def embed_or_record(
     """
     n = len(inputs)
     errs: list[str | None] = list(errors) if errors is not None else [None] * n
-    vectors = np.zeros((n, embedder.dimension), dtype=np.float32)
+    vectors = _zeros(embedder, n)
     ready: dict[int, Any] = {}
     sizes: dict[int, tuple[int, int]] = {}
     for i, item in enumerate(inputs):
@@ -101,10 +110,8 @@ def embed_or_record(
                 raise
             done = sorted(j for j in exc.partial if j != exc.index)
             if done:
-                rows = np.stack([exc.partial[j] for j in done]).astype(np.float32)
-                if embedder.config.normalize:
-                    rows = normalize_rows(rows)
-                vectors[[pending[j] for j in done]] = rows
+                # the Embedder hands partial rows over finished (normalized, quantized)
+                vectors[[pending[j] for j in done]] = np.stack([exc.partial[j] for j in done])
             errs[pending[exc.index]] = exc.reason
             skip = {*done, exc.index}
             pending = [p for j, p in enumerate(pending) if j not in skip]
@@ -114,7 +121,7 @@ def embed_or_record(
 def embed_items(embedder: Embedder, items: Sequence[Item]) -> Embedded:
     """:func:`embed_or_record` for listed items of one kind (texts or images/PDF pages)."""
     if not items:
-        return Embedded(np.zeros((0, embedder.dimension), dtype=np.float32), [])
+        return Embedded(_zeros(embedder, 0), [])
     kind = items[0].kind
     inputs: list[Any] = []
     for item in items:

@@ -1,12 +1,14 @@
 """The Parquet file ``clipbridge index`` writes, in chunks that survive a killed run.
 
 Columns: ``id`` (string), ``source`` (string), ``kind`` (``image``/``text``), ``embedding``
-(``fixed_size_list<float32>[dim]``, null for a failed item), ``error`` (null, or why the item
-failed), ``text`` (a text row's passage), ``path`` (an image row's file, absolute), ``page`` (a
-PDF page, from 1), ``width`` and ``height`` (an image row's size as the model sees it), then one
-column per ``--meta-column`` (values carried from the .jsonl/.parquet source). Readers are in
-:mod:`clipbridge.index_file`. The schema metadata holds ``clipbridge.model``,
-``clipbridge.dimension`` and ``clipbridge.config`` (the :class:`~clipbridge.EmbedderConfig` as
+(``fixed_size_list<float32>[dim]``, null for a failed item; with ``--precision``
+``fixed_size_list<int8|uint8>`` codes of :mod:`clipbridge.precision`), ``error`` (null, or why
+the item failed), ``text`` (a text row's passage), ``path`` (an image row's file, absolute),
+``page`` (a PDF page, from 1), ``width`` and ``height`` (an image row's size as the model sees
+it), then one column per ``--meta-column`` (values carried from the .jsonl/.parquet source).
+Readers are in :mod:`clipbridge.index_file`. The schema metadata holds ``clipbridge.model``,
+``clipbridge.dimension`` (the vectors' width before packing), ``clipbridge.precision`` and
+``clipbridge.config`` (the :class:`~clipbridge.EmbedderConfig` as
 JSON, without the API key).
 
 While a run goes on, each chunk is a complete Parquet file in ``OUT.parts/`` (written to a
@@ -37,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ClipBridgeError
-from ..index_file import META_CONFIG, META_DIMENSION, META_MODEL
+from ..index_file import META_CONFIG, META_DIMENSION, META_MODEL, META_PRECISION
+from ..precision import output_dtype, output_width
 from .columns import image_size, meta_values
 
 if TYPE_CHECKING:
@@ -75,14 +78,17 @@ def _pa() -> Any:
 def index_schema(
     dimension: int, config: EmbedderConfig, meta: Sequence[pa.Field] = ()
 ) -> pa.Schema:
-    """The output schema for vectors of ``dimension`` made with ``config``, with the carried
+    """The output schema for vectors of ``dimension`` made with ``config`` (at its
+    precision), with the carried
     ``meta`` columns (see :func:`~clipbridge.index.columns.meta_fields`) last."""
     pa = _pa()
+    value_type = pa.from_numpy_dtype(output_dtype(config.precision))
+    width = output_width(dimension, config.precision)
     fields = [
         pa.field("id", pa.string(), nullable=False),
         pa.field("source", pa.string(), nullable=False),
         pa.field("kind", pa.string(), nullable=False),
-        pa.field("embedding", pa.list_(pa.float32(), dimension)),
+        pa.field("embedding", pa.list_(value_type, width)),
         pa.field("error", pa.string()),
         pa.field("text", pa.string()),
         pa.field("path", pa.string()),
@@ -94,16 +100,18 @@ def index_schema(
     metadata = {
         META_MODEL: config.model.encode(),
         META_DIMENSION: str(dimension).encode(),
+        META_PRECISION: config.precision.encode(),
         META_CONFIG: json.dumps(config.to_dict(), sort_keys=True).encode(),
     }
     return pa.schema(fields, metadata=metadata)
 
 
 def embedding_array(vectors: np.ndarray, errors: Sequence[str | None]) -> pa.Array:
-    """A ``fixed_size_list<float32>`` array of the rows, null where an item failed."""
+    """A ``fixed_size_list`` array of the rows (their dtype: float32, or int8/uint8 codes), null
+    where an item failed."""
     pa = _pa()
     n, dim = vectors.shape
-    values = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    values = pa.array(np.ascontiguousarray(vectors).reshape(-1))
     mask = pa.array([e is not None for e in errors], type=pa.bool_())
     return pa.FixedSizeListArray.from_arrays(values, dim, mask=mask if n else None)
 
@@ -175,7 +183,8 @@ def _part_files(out: Path) -> list[Path]:
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
-    """Model, dimension and config a file was written with."""
+    """Model, dimension, precision and config a file was written with (``float32`` for a file
+    from before precisions)."""
     import pyarrow.parquet as pq
 
     meta = pq.read_schema(path).metadata or {}
@@ -184,6 +193,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return {
         "model": meta[META_MODEL].decode(),
         "dimension": int(meta[META_DIMENSION]),
+        "precision": meta.get(META_PRECISION, b"float32").decode(),
         "config": json.loads(meta[META_CONFIG]),
     }
 
@@ -197,13 +207,18 @@ def done_ids(out: Path, schema: pa.Schema) -> set[str]:
     import pyarrow.parquet as pq
 
     ids: set[str] = set()
-    expected = (schema.metadata[META_MODEL].decode(), int(schema.metadata[META_DIMENSION]))
+    expected = (
+        schema.metadata[META_MODEL].decode(),
+        int(schema.metadata[META_DIMENSION]),
+        schema.metadata[META_PRECISION].decode(),
+    )
     for path in _written(out):
         meta = read_metadata(path)
-        if (meta["model"], meta["dimension"]) != expected:
+        if (meta["model"], meta["dimension"], meta["precision"]) != expected:
             raise ClipBridgeError(
                 f"cannot resume into {path}: it holds {meta['model']} vectors of dimension "
-                f"{meta['dimension']}, this run makes {expected[0]} of dimension {expected[1]}"
+                f"{meta['dimension']} at precision {meta['precision']}, this run makes "
+                f"{expected[0]} of dimension {expected[1]} at precision {expected[2]}"
             )
         extra = sorted(set(pq.read_schema(path).names) - set(schema.names))
         if extra:

@@ -103,7 +103,7 @@ class EmbedBatches(EmbedderActor):
         if self.on_error == "raise":
             embed = self.embedder.embed_texts if self.kind == "text" else self.embedder.embed_images
             vectors = embed(inputs)
-            result = Embedded(np.asarray(vectors, dtype=np.float32), [None] * len(inputs))
+            result = Embedded(np.asarray(vectors), [None] * len(inputs))  # float32 or codes
             log_event(self.event_log, "batch", rows=len(inputs), failed=0)
         else:
             errors = [f"{self.column} is null" if value is None else None for value in inputs]
@@ -149,8 +149,9 @@ def embed_dataset(
     """Add a vector column to ``ds``, computed by ``concurrency`` actors each holding one model.
 
     :param column: the input column: texts, or images as bytes, paths, URLs or data URIs.
-    :param output_column: the new ``fixed_size_list<float32>[dim]`` column; null where an item
-        failed (``on_error="record"``) and the reason in ``error_column``.
+    :param output_column: the new ``fixed_size_list<float32>[dim]`` column (int8/uint8 codes
+        with ``config.precision``); null where an item failed (``on_error="record"``) and the
+        reason in ``error_column``.
     :param concurrency: actors in the pool, or ``(min, max)`` for an autoscaling pool.
     :param num_gpus: GPUs per actor (1 to give each model its own GPU; fractions share one).
     :param batch_size: rows per ``map_batches`` call; the Embedder batches within it by

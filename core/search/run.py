@@ -21,7 +21,8 @@ import numpy as np
 
 from ..config import QUERY_TASK
 from ..errors import ClipBridgeError
-from ..index_file import embedding_matrix, read_index, read_info, usable
+from ..index_file import IndexInfo, embedding_matrix, read_index, read_info, usable
+from ..precision import dequantize, output_dtype, quantize
 
 if TYPE_CHECKING:
     from ..embedder import Embedder
@@ -103,9 +104,24 @@ def search_index(
         query = embedder.embed_texts([text], task=QUERY_TASK)[0]
     else:
         query = embedder.embed_images([image])[0]
-    order, scores = nearest(embedding_matrix(table), query, top_k)
+    matrix, query = _comparable(read_info(path), embedding_matrix(table), query)
+    order, scores = nearest(matrix, query, top_k)
     picked = table.take(order).to_pylist()
     return [_hit(row, float(score)) for row, score in zip(picked, scores, strict=True)]
+
+
+def _comparable(
+    info: IndexInfo, matrix: np.ndarray, query: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stored vectors and the query in one space: for an index of compact codes, both as
+    :func:`~clipbridge.precision.dequantize` ranks them (the query quantized alike; binary:
+    ``1 - 2 * hamming / dim``)."""
+    if info.precision == "float32":
+        return matrix, query
+    codes = matrix.astype(output_dtype(info.precision))
+    stored = dequantize(codes, info.precision, info.dimension)
+    asked = quantize(np.asarray(query, np.float32).reshape(1, -1), info.precision)
+    return stored, dequantize(asked, info.precision, info.dimension)[0]
 
 
 def _hit(row: dict[str, Any], score: float) -> Hit:

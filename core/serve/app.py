@@ -64,8 +64,10 @@ class _RequestMetrics:
 
 
 def load_embedder(settings: ServeSettings) -> Embedder:
-    """The model as the server runs it: raw rows (the server normalizes per request)."""
-    return Embedder.from_config(settings.config.replace(normalize=False, show_progress=False))
+    """The model as the server runs it: raw float rows (the server normalizes and quantizes per
+    request: ``normalized``, ``embedding_type``)."""
+    config = settings.config.replace(normalize=False, show_progress=False, precision="float32")
+    return Embedder.from_config(config)
 
 
 def create_app(

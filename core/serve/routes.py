@@ -25,6 +25,7 @@ from ..config import TASKS
 from ..embedder import Embedder, normalize_rows
 from ..errors import InvalidInputError
 from ..images import ImageLimits
+from ..precision import quantize
 from .batcher import Batcher, Kind
 from .errors import ServeError, field_error
 from .inputs import ImageReady, InputItem, check_image, parse_items, prepare_image
@@ -42,7 +43,8 @@ from .urls import UrlPolicy, fetch_image_url
 
 __all__ = ["ServerState", "router"]
 
-OUTPUT_TYPES = ("float", "base64")
+OUTPUT_TYPES = ("float", "base64", "binary", "ubinary")
+"""Jina's ``embedding_type`` values; binary/ubinary are sign bits as in ``clipbridge.precision``."""
 RETRY_AFTER_SECONDS = 1
 CLIENT_CLOSED = 499  # nginx's status for a request whose client left before the answer
 T = TypeVar("T")
@@ -116,8 +118,15 @@ def _check_request(body: EmbeddingRequest, state: ServerState, embedder: Embedde
         )
     output = body.output_type() or "float"
     if output not in OUTPUT_TYPES:
+        hint = (
+            " (the Jina API has no scalar types; int8 vectors: Embedder(precision=...) or "
+            "clipbridge index --precision)"
+            if output in ("int8", "uint8")
+            else ""
+        )
         raise field_error(
-            "embedding_type", f"{output!r} is not supported; use one of {', '.join(OUTPUT_TYPES)}"
+            "embedding_type",
+            f"{output!r} is not supported; use one of {', '.join(OUTPUT_TYPES)}{hint}",
         )
     count = 1 if isinstance(body.input, str) else len(body.input)
     if count == 0:
@@ -248,8 +257,10 @@ def _encode(
         vectors = vectors[:, :dimensions]
     if normalized:
         vectors = normalize_rows(vectors)
-    if output == "base64":
-        rows: list[Any] = [
+    if output in ("binary", "ubinary"):  # Jina's shape: ceil(dim / 8) ints per vector
+        rows: list[Any] = quantize(vectors, output).tolist()
+    elif output == "base64":
+        rows = [
             base64.b64encode(np.ascontiguousarray(v, dtype="<f4").tobytes()).decode()
             for v in vectors
         ]

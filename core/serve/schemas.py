@@ -34,7 +34,11 @@ class EmbeddingRequest(BaseModel):
         description='one string, or a list of strings, {"text"}, {"image": URL | base64 | '
         'data URI}, {"url": URL}, {"bytes": base64}',
     )
-    embedding_type: str | None = Field(None, description='"float" (default) or "base64"')
+    embedding_type: str | None = Field(
+        None,
+        description='"float" (default), "base64" (float32 LE), "binary" or "ubinary" (sign bits '
+        "packed 8 per byte, as int8 / uint8 ints)",
+    )
     encoding_format: str | None = Field(None, description="OpenAI's name for embedding_type")
     encoding_type: str | None = Field(None, description="LlamaIndex's name for embedding_type")
     normalized: StrictBool = Field(True, description="L2-normalize the vectors")
@@ -60,7 +64,9 @@ class Usage(BaseModel):
 class EmbeddingData(BaseModel):
     object: Literal["embedding"] = "embedding"
     index: int
-    embedding: list[float] | str = Field(..., description="floats, or base64 of float32 LE")
+    embedding: list[float] | list[int] | str = Field(
+        ..., description="floats, ints (binary/ubinary: ceil(dim / 8) bytes), or base64 of float32"
+    )
 
 
 class EmbeddingResponse(BaseModel):

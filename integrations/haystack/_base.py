@@ -27,6 +27,7 @@ from haystack.utils import ComponentDevice, Secret
 
 __all__ = [
     "CONFIG_FIELDS",
+    "NOT_EXPOSED",
     "EmbedderComponent",
     "check_documents",
     "documents_named",
@@ -35,9 +36,14 @@ __all__ = [
     "with_embeddings",
 ]
 
-# Every EmbedderConfig field is an init parameter of each component, under the same name.
+NOT_EXPOSED = ("precision",)
+"""EmbedderConfig fields that are not init parameters: Haystack's ``Document.embedding`` and the
+text embedder's output are ``list[float]``, so vectors stay float32 (docs/precision.md)."""
+# Every other EmbedderConfig field is an init parameter of each component, under the same name.
 CONFIG_FIELDS: tuple[str, ...] = tuple(
-    name for name in EmbedderConfig.field_names() if name not in ("api_key", "show_progress")
+    name
+    for name in EmbedderConfig.field_names()
+    if name not in ("api_key", "show_progress", *NOT_EXPOSED)
 )
 
 

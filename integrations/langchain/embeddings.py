@@ -34,13 +34,19 @@ from clipbridge.lazy import LazyEmbedder
 
 __all__ = ["ClipBridgeEmbeddings"]
 
+NOT_EXPOSED = ("precision",)
+"""EmbedderConfig fields that are not fields here: LangChain's ``Embeddings`` return
+``list[float]``, so vectors stay float32 (compact vectors: docs/precision.md)."""
+
 LANGCHAIN_KEY_ENV = "JINA_AUTH_TOKEN"
 """The variable LangChain's ``JinaEmbeddings`` falls back to; ``$JINA_API_KEY`` comes first."""
 JINA_NAMES: dict[str, str] = {"model_name": "model", "jina_api_key": "api_key"}
 """``JinaEmbeddings``' keyword -> our field."""
 
 # Every EmbedderConfig field, same name, type and default (api_key is redeclared below).
-_ConfigFields = create_model("_ConfigFields", __base__=BaseModel, **field_definitions())
+_ConfigFields = create_model(
+    "_ConfigFields", __base__=BaseModel, **field_definitions(exclude=NOT_EXPOSED)
+)
 
 
 class ClipBridgeEmbeddings(_ConfigFields, Embeddings):
@@ -106,7 +112,11 @@ class ClipBridgeEmbeddings(_ConfigFields, Embeddings):
 
     def to_config(self) -> EmbedderConfig:
         """The core config these fields describe (the API key included)."""
-        values = {name: getattr(self, name) for name in EmbedderConfig.field_names()}
+        values = {
+            name: getattr(self, name)
+            for name in EmbedderConfig.field_names()
+            if name not in NOT_EXPOSED
+        }
         key = self.api_key
         values["api_key"] = key.get_secret_value() if key is not None else None
         return EmbedderConfig(**values)

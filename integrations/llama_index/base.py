@@ -32,7 +32,7 @@ from llama_index.core.bridge.pydantic import (
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import ImageType
 
-__all__ = ["FIELD_FOR_CONFIG", "ClipBridgeEmbedding"]
+__all__ = ["FIELD_FOR_CONFIG", "NOT_EXPOSED", "ClipBridgeEmbedding"]
 
 FIELD_FOR_CONFIG: dict[str, str] = {"model": "model_name"}
 """EmbedderConfig fields that LlamaIndex already names differently: config name -> field name."""
@@ -41,6 +41,9 @@ LLAMA_INDEX_KEY_ENV = "JINAAI_API_KEY"
 """The variable LlamaIndex's ``JinaEmbedding`` reads the key from; ours comes first."""
 MAX_EMBED_BATCH_SIZE = 2048
 """LlamaIndex's upper bound for ``embed_batch_size``, our default: lists reach the core whole."""
+NOT_EXPOSED = ("precision",)
+"""EmbedderConfig fields that are not fields here: LlamaIndex's ``Embedding`` is ``list[float]``,
+so vectors stay float32 (compact vectors: docs/precision.md)."""
 
 
 def _key_from_env() -> str | None:
@@ -51,7 +54,9 @@ def _key_from_env() -> str | None:
 # Every EmbedderConfig field, same type and default, under LlamaIndex's name for it
 # (FIELD_FOR_CONFIG); model_name and api_key are redeclared below.
 _ConfigFields = create_model(
-    "_ConfigFields", __base__=MultiModalEmbedding, **field_definitions(FIELD_FOR_CONFIG)
+    "_ConfigFields",
+    __base__=MultiModalEmbedding,
+    **field_definitions(FIELD_FOR_CONFIG, exclude=NOT_EXPOSED),
 )
 
 
@@ -136,6 +141,7 @@ class ClipBridgeEmbedding(_ConfigFields):
             **{
                 name: getattr(self, FIELD_FOR_CONFIG.get(name, name))
                 for name in EmbedderConfig.field_names()
+                if name not in NOT_EXPOSED
             }
         )
 

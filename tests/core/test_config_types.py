@@ -42,6 +42,7 @@ BAD = {
     "send_image_urls": FLAGS,
     "embedding_type": [*STRS, "binary"],
     "dimensions": [*OPTIONAL_INTS, 0],
+    "precision": [*STRS, "fp16", "INT8", "binary8"],
     "image_size": [*OPTIONAL_INTS, 0],
     "max_image_pixels": [*INTS, 0],
     "max_image_bytes": [*INTS, 0],

@@ -15,6 +15,7 @@ from clipbridge.eval import evaluate, load_eval_data
 from clipbridge.eval.run import embed_images_skipping_bad
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "eval"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TASK_KEYS = {
     "text_text": {"ndcg@10"},
     "text_to_image": {"recall@1", "recall@5", "recall@10"},
@@ -215,3 +216,79 @@ def test_bad_options_stop_before_any_work(tmp_path, capsys, option, value, messa
         main(argv)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_queries_are_embedded_as_queries_on_v2(monkeypatch):
+    """Regression: eval embedded queries and captions without jina-clip-v2's query instruction,
+    so its v2 numbers were not what the adapters (which send the query task) give."""
+    from clipbridge.config import QUERY_TASK
+    from clipbridge.eval import run
+
+    seen: dict[str, np.ndarray] = {}
+    real_text, real_captions = run._score_text, run._score_captions
+
+    def score_text(report, data, query_vecs, corpus_vecs):
+        seen.update(queries=query_vecs, corpus=corpus_vecs)
+        return real_text(report, data, query_vecs, corpus_vecs)
+
+    def score_captions(report, data, query_vecs, doc_vecs, image_vecs):
+        seen.update(caption_queries=query_vecs, caption_docs=doc_vecs)
+        return real_captions(report, data, query_vecs, doc_vecs, image_vecs)
+
+    monkeypatch.setattr(run, "_score_text", score_text)
+    monkeypatch.setattr(run, "_score_captions", score_captions)
+    v2 = Embedder(str(FIXTURES / "tiny-jina-clip-v2"))
+    data = load_eval_data(EXAMPLE)
+    report = evaluate(v2, data)
+    assert {"text_text", "text_to_image", "image_to_text"} <= set(report.scores)
+
+    queries = v2.embed_texts(data.text.queries, task=QUERY_TASK)
+    np.testing.assert_allclose(seen["queries"], queries, atol=1e-6)
+    np.testing.assert_allclose(seen["corpus"], v2.embed_texts(data.text.corpus), atol=1e-6)
+    captions = data.captions.texts
+    np.testing.assert_allclose(
+        seen["caption_queries"], v2.embed_texts(captions, task=QUERY_TASK), atol=1e-6
+    )
+    np.testing.assert_allclose(seen["caption_docs"], v2.embed_texts(captions), atol=1e-6)
+    assert np.abs(queries - v2.embed_texts(data.text.queries)).max() > 1e-2  # it matters
+
+
+def test_precision_rows_from_one_embedding_pass(tiny_model_path, tmp_path, capsys):
+    out = tmp_path / "s.json"
+    argv = ["eval", "--data", str(EXAMPLE), "--model", tiny_model_path, "--no-progress"]
+    for precision in ("float32", "int8", "binary", "int8"):  # a repeat counts once
+        argv += ["--precision", precision]
+    assert main([*argv, "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[2:5]] == [tiny_model_path] * 3
+    assert lines[3].split()[1] == "[int8]" and lines[4].split()[1] == "[binary]"
+    models = json.loads(out.read_text())["models"]
+    assert list(models) == [
+        tiny_model_path,
+        f"{tiny_model_path} [int8]",
+        f"{tiny_model_path} [binary]",
+    ]
+
+
+def test_precision_scores_are_those_of_the_compact_vectors(tiny_model_path):
+    """evaluate on Embedder(precision=P) == evaluate_precisions' row P (the same codes), and
+    binary scores rank by Hamming distance."""
+    from clipbridge.eval import evaluate_precisions
+    from clipbridge.precision import dequantize
+
+    data = load_eval_data(EXAMPLE)
+    rows = evaluate_precisions(Embedder(tiny_model_path), data, ["float32", "int8", "ubinary"])
+    assert [r.model for r in rows] == [
+        tiny_model_path,
+        f"{tiny_model_path} [int8]",
+        f"{tiny_model_path} [ubinary]",
+    ]
+    for row, precision in zip(rows[1:], ("int8", "ubinary"), strict=True):
+        direct = evaluate(Embedder(tiny_model_path, precision=precision), data)
+        assert direct.model == row.model and direct.scores == row.scores
+    bits = Embedder(tiny_model_path, precision="ubinary").embed_texts(data.text.queries[:2])
+    signs = dequantize(bits, "ubinary", 96)
+    hamming = np.unpackbits(bits[0] ^ bits[1]).sum()
+    assert np.isclose(signs[0] @ signs[1], 1 - 2 * hamming / 96)
+    with pytest.raises(ValueError, match="needs a float32 Embedder"):
+        evaluate_precisions(Embedder(tiny_model_path, precision="int8"), data, ["int8"])

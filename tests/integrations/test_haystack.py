@@ -47,8 +47,11 @@ def test_init_parameters_mirror_embedder_config(component):
     """Every EmbedderConfig field is an init parameter with the same default (no drift)."""
     params = inspect.signature(component.__init__).parameters
     defaults = EmbedderConfig()
+    assert "precision" not in params  # Document.embedding is list[float] (docs/precision.md)
+    with pytest.raises(TypeError, match="precision"):
+        component(precision="int8")
     for name in EmbedderConfig.field_names():
-        if name in ("api_key", "show_progress"):  # a Secret, and progress_bar
+        if name in ("api_key", "show_progress", "precision"):  # a Secret, progress_bar, floats
             continue
         assert name in params, name
         assert params[name].default == getattr(defaults, name), name

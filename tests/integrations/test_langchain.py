@@ -25,6 +25,7 @@ from pydantic import SecretStr, ValidationError
 import langchain_clipbridge
 from clipbridge import AuthenticationError, Embedder, EmbedderConfig, InvalidInputError
 from langchain_clipbridge import ClipBridgeEmbeddings
+from langchain_clipbridge.embeddings import NOT_EXPOSED
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "tests" / "fixtures" / "images"
@@ -74,15 +75,20 @@ def test_exports() -> None:
 
 def test_fields_mirror_embedder_config() -> None:
     fields = ClipBridgeEmbeddings.model_fields
-    assert list(fields) == [*EmbedderConfig.field_names(), "query_task", "document_task"]
+    # every field but precision: LangChain's embeddings are list[float] (docs/precision.md)
+    assert NOT_EXPOSED == ("precision",)
+    config_fields = [n for n in EmbedderConfig.field_names() if n not in NOT_EXPOSED]
+    assert list(fields) == [*config_fields, "query_task", "document_task"]
     hints = typing.get_type_hints(EmbedderConfig)
     for f in dataclasses.fields(EmbedderConfig):
-        if f.name == "api_key":
+        if f.name == "api_key" or f.name in NOT_EXPOSED:
             continue
         assert fields[f.name].default == f.default, f.name
         assert fields[f.name].annotation == hints[f.name], f.name
     assert fields["api_key"].annotation == SecretStr | None
     assert ClipBridgeEmbeddings.model_config["extra"] == "forbid"
+    with pytest.raises(ValidationError, match="precision"):  # floats only: not faked
+        ClipBridgeEmbeddings(precision="int8")
 
 
 def test_defaults_give_default_config(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,7 +161,8 @@ def test_api_key_is_never_shown_or_written(monkeypatch: pytest.MonkeyPatch) -> N
         assert "very-secret-key-789" not in text
     assert "api_key" not in emb.model_dump()
     tasks = {"query_task": "retrieval.query", "document_task": None}
-    assert json.loads(emb.model_dump_json()) == {**emb.to_config().to_dict(), **tasks}
+    written = {k: v for k, v in emb.to_config().to_dict().items() if k not in NOT_EXPOSED}
+    assert json.loads(emb.model_dump_json()) == {**written, **tasks}
     restored = ClipBridgeEmbeddings(**emb.model_dump())
     assert restored.to_config() == emb.to_config().replace(api_key=None)
 

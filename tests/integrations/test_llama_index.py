@@ -27,7 +27,7 @@ from llama_index.core.schema import ImageNode, NodeWithScore, TextNode
 
 from clipbridge import Embedder, EmbedderConfig, InvalidInputError
 from llama_index.embeddings.clipbridge import ClipBridgeEmbedding
-from llama_index.embeddings.clipbridge.base import FIELD_FOR_CONFIG
+from llama_index.embeddings.clipbridge.base import FIELD_FOR_CONFIG, NOT_EXPOSED
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "tests" / "fixtures" / "images"
@@ -341,7 +341,13 @@ async def test_batching_async_uses_native_async_off_the_loop(monkeypatch, tiny_m
 # -- fields, serialization, pickling, secrets -------------------------------------------------
 def test_fields_mirror_embedder_config(monkeypatch) -> None:
     fields = ClipBridgeEmbedding.model_fields
+    # every field but precision: LlamaIndex's Embedding is list[float] (docs/precision.md)
+    assert NOT_EXPOSED == ("precision",) and "precision" not in fields
+    with pytest.raises(ValueError, match="precision"):  # floats only: not faked
+        ClipBridgeEmbedding(precision="int8")
     for config_field in dataclasses.fields(EmbedderConfig):
+        if config_field.name in NOT_EXPOSED:
+            continue
         name = FIELD_FOR_CONFIG.get(config_field.name, config_field.name)
         assert name in fields, f"EmbedderConfig.{config_field.name} missing from the adapter"
         if name != "api_key":  # read from the environment when not given

@@ -130,3 +130,23 @@ def test_ray_log_lines_stay_out_of_the_progress_bar(tmp_path, fixture_images, ti
     lines = [line for line in bar.replace("\r", "\n").splitlines() if line.strip()]
     assert lines and all(line.startswith("Indexing images") for line in lines), bar
     assert " INFO " not in proc.stderr
+
+
+def test_index_engine_ray_precision(ray_local, tmp_path, fixture_images, tiny_model_path):
+    """--precision on the actors: the same codes as the Embedder at that precision."""
+    import pyarrow as pa
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in fixture_images:
+        shutil.copy(path, folder / path.name)
+    out = tmp_path / "bits.parquet"
+    args = ["--model", tiny_model_path, "--engine", "ray", "--no-progress"]
+    assert main(["index", str(folder), "--out", str(out), "--precision", "binary", *args]) == 0
+    schema = pq.read_schema(out)
+    assert schema.field("embedding").type == pa.list_(pa.int8(), 12)
+    assert schema.metadata[b"clipbridge.precision"] == b"binary"
+    rows = _rows(out)
+    got = np.array([rows[str(folder / p.name)]["embedding"] for p in fixture_images])
+    want = Embedder(tiny_model_path, precision="binary").embed_images(fixture_images)
+    np.testing.assert_array_equal(got, want)

@@ -139,8 +139,53 @@ def test_task_adds_the_query_instruction_for_jina_clip_v2(make_server):
 
 
 def test_unsupported_embedding_type_is_422(server):
-    r = post(server, {"input": ["x"], "embedding_type": "ubinary"})
-    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "embedding_type"
+    for kind in ("int8", "uint8", "float16"):
+        r = post(server, {"input": ["x"], "embedding_type": kind})
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "embedding_type"
+        message = r.json()["detail"][0]["message"]
+        assert "use one of float, base64, binary, ubinary" in message
+        assert ("clipbridge index --precision" in message) == (kind != "float16")
+
+
+@pytest.mark.parametrize("kind", ["binary", "ubinary"])
+def test_binary_and_ubinary_are_jinas_packed_sign_bits(server, local, kind):
+    """As the hosted API answers: ceil(dim / 8) ints per vector; ubinary = packbits(v > 0),
+    binary = that - 128; under each of the three names of the field."""
+    from clipbridge import Embedder
+
+    floats = local.embed_texts(TEXTS)
+    want = np.packbits(floats > 0, axis=1).astype(int) - (128 if kind == "binary" else 0)
+    assert want.shape == (3, 12)  # 96-d: 12 bytes
+    for key in ("embedding_type", "encoding_format", "encoding_type"):
+        r = post(server, {"input": TEXTS, key: kind})
+        assert r.status_code == 200, r.text
+        rows = [d["embedding"] for d in r.json()["data"]]
+        assert all(type(x) is int for row in rows for x in row)
+        assert rows == want.tolist()
+    # the same bytes as an Embedder at that precision
+    same = Embedder(config=local.config.replace(precision=kind)).embed_texts(TEXTS)
+    assert same.tolist() == want.tolist()
+
+
+def test_binary_with_dimensions_and_raw_vectors(make_server, tiny_model_path):
+    from clipbridge import Embedder
+
+    v2 = str(FIXTURES / "tiny-jina-clip-v2")
+    queries = Embedder(v2, dimensions=20).embed_texts(TEXTS[:2], task="retrieval.query")
+    with make_server(model=v2) as url:
+        r = post(
+            url,
+            {
+                "input": TEXTS[:2],
+                "embedding_type": "ubinary",
+                "dimensions": 20,
+                "task": "retrieval.query",
+                "normalized": False,  # signs do not depend on the length
+            },
+        )
+    assert r.status_code == 200, r.text
+    rows = [d["embedding"] for d in r.json()["data"]]
+    assert rows == np.packbits(queries > 0, axis=1).tolist() and len(rows[0]) == 3
 
 
 def test_health_models_docs_and_metrics(server):
@@ -175,3 +220,13 @@ def test_schema_errors_are_422_in_the_jina_shape(server, body, field):
     r = post(server, body)
     assert r.status_code == 422
     assert any(d["field"].startswith(field) and d["message"] for d in r.json()["detail"])
+
+
+def test_a_precision_in_the_server_config_does_not_change_answers(make_server, local):
+    """The server quantizes per request (embedding_type); its model always returns floats."""
+    with make_server({"precision": "int8"}) as url:
+        floats = post(url, {"input": TEXTS[:2]})
+        bits = post(url, {"input": TEXTS[:2], "embedding_type": "ubinary"})
+    np.testing.assert_allclose(vectors(floats), local.embed_texts(TEXTS[:2]), atol=1e-5)
+    want = np.packbits(local.embed_texts(TEXTS[:2]) > 0, axis=1).tolist()
+    assert [d["embedding"] for d in bits.json()["data"]] == want

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from serve_helpers import JPG, KEY, PNG, b64
+from serve_helpers import FIXTURES, JPG, KEY, PNG, b64
 
 from clipbridge import Embedder, EmbedderConfig
+from clipbridge.config import QUERY_TASK
 from clipbridge.serve import ServeSettings, serve_in_thread
 
 TEXTS = ["a photo of a cat", "a bridge at dusk over the river"]
@@ -123,6 +124,18 @@ def test_llama_index_jina_embedding(server, want):
     close(emb.get_image_embedding_batch([str(PNG), str(JPG)]), want["images"])
 
 
+@pytest.mark.parametrize("kind", ["ubinary", "binary"])
+def test_llama_index_jina_embedding_binary_encodings(server, want, kind):
+    """JinaEmbedding unpacks Jina's binary/ubinary answers into bits: the signs of our vectors."""
+    from llama_index.embeddings.jinaai import JinaEmbedding
+
+    emb = JinaEmbedding(model=NAME, api_key=KEY, encoding_queries=kind, encoding_documents=kind)
+    emb._api.api_url = f"{server}/v1/embeddings"
+    signs = (want["texts"] > 0).astype(int).tolist()
+    assert emb.get_text_embedding_batch(TEXTS) == signs
+    assert [emb.get_query_embedding(TEXTS[1])] == signs[1:]
+
+
 async def test_llama_index_jina_embedding_async(server, want):
     from llama_index.embeddings.jinaai import JinaEmbedding
 
@@ -171,3 +184,67 @@ def test_openai_client_embeddings_create(server, want):
     floats = client.embeddings.create(model=NAME, input=TEXTS[0], encoding_format="float")
     close([floats.data[0].embedding], want["texts"][:1])
     assert response.usage.total_tokens == response.usage.prompt_tokens > 0
+
+
+# -- jina-clip-v2 queries: what each client must send (docs/serve.md, "Queries on jina-clip-v2") --
+V2 = str(FIXTURES / "tiny-jina-clip-v2")
+
+
+@pytest.fixture(scope="module")
+def v2_server() -> Iterator[str]:
+    settings = ServeSettings(
+        config=EmbedderConfig(model=V2), served_model_name="jina-clip-v2", api_keys=(KEY,)
+    )
+    with serve_in_thread(settings) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def v2_want() -> dict[str, np.ndarray]:
+    emb = Embedder(V2)
+    queries, documents = emb.embed_texts(TEXTS, task=QUERY_TASK), emb.embed_texts(TEXTS)
+    assert np.abs(queries - documents).max() > 1e-2  # the instruction matters
+    return {"queries": queries, "documents": documents}
+
+
+def test_v2_clients_without_task_get_document_vectors(v2_server, v2_want, monkeypatch):
+    from langchain_community.embeddings import jina
+
+    monkeypatch.setattr(jina, "JINA_API_URL", f"{v2_server}/v1/embeddings")
+    emb = jina.JinaEmbeddings(jina_api_key=KEY, model_name="jina-clip-v2")
+    close([emb.embed_query(TEXTS[0])], v2_want["documents"][:1])  # not the query vector
+
+
+def test_v2_queries_with_the_task_in_each_client(v2_server, v2_want):
+    import openai
+    import requests
+    from haystack.utils import Secret
+    from haystack_integrations.components.embedders.jina import JinaTextEmbedder
+    from llama_index.embeddings.jinaai import JinaEmbedding
+
+    url = f"{v2_server}/v1/embeddings"
+    body = {"model": "jina-clip-v2", "input": TEXTS, "task": QUERY_TASK}
+    reply = requests.post(url, json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+    close([d["embedding"] for d in reply.json()["data"]], v2_want["queries"])
+
+    text = JinaTextEmbedder(
+        api_key=Secret.from_token(KEY), model="jina-clip-v2", base_url=url, task=QUERY_TASK
+    )
+    close([text.run(TEXTS[0])["embedding"]], v2_want["queries"][:1])
+
+    queries = JinaEmbedding(model="jina-clip-v2", api_key=KEY, task=QUERY_TASK)
+    queries._api.api_url = url
+    close([queries.get_query_embedding(TEXTS[1])], v2_want["queries"][1:])
+    close(queries.get_text_embedding_batch(TEXTS), v2_want["queries"])  # documents too
+
+    client = openai.OpenAI(base_url=f"{v2_server}/v1", api_key=KEY)
+    result = client.embeddings.create(
+        model="jina-clip-v2", input=TEXTS, extra_body={"task": QUERY_TASK}
+    )
+    close([d.embedding for d in result.data], v2_want["queries"])
+
+    api = Embedder(  # the tiny model's width, not the hosted model's 1024
+        "jina-clip-v2", backend="api", base_url=v2_server, api_key=KEY, dimensions=64
+    )
+    close(api.embed_texts(TEXTS, task=QUERY_TASK), v2_want["queries"])
+    api.close()

@@ -54,7 +54,7 @@ def test_no_error_body_shows_a_server_path_or_a_traceback(make_server, tiny_mode
             raw(b'{"input": ['),  # 422
             raw(b"\xff\xfe\x00"),  # 422
             post(url, {"input": ["x"], "dimensions": 10_000}, headers=auth),  # 422
-            post(url, {"input": ["x"], "embedding_type": "ubinary"}, headers=auth),  # 422
+            post(url, {"input": ["x"], "embedding_type": "int8"}, headers=auth),  # 422
             post(url, {"input": []}, headers=auth),  # 422
         ]
         statuses = sorted({a.status_code for a in answers})
