@@ -421,7 +421,9 @@ def test_a_failed_batch_with_others_queued_is_a_backend_error_every_time(make, a
         assert type(error) is BackendError and error.status_code == 400
         assert len(error.failed_indices) >= 1 and not set(error.partial) & set(error.failed_indices)
         assert sorted([*error.partial, *error.failed_indices]) == list(range(40))
-        assert api_server.hits <= 3  # the failed one and at most the one beside it (+1 racing)
+        # the failed one, the one beside it, and those that finished while the failed answer
+        # waited for its thread (a busy machine: 1-2 more); never the 40 queued
+        assert api_server.hits <= 5
 
 
 def test_a_failed_first_request_of_a_big_default_batching_call(make, api_server):
