@@ -34,10 +34,10 @@ def test_definitions_take_renames_and_keep_the_order() -> None:
 
 def test_a_subclass_field_is_listed_and_one_without_a_plain_default_refused() -> None:
     @dataclasses.dataclass(kw_only=True)
-    class WithPrecision(EmbedderConfig):
-        precision: str = "auto"
+    class WithNewField(EmbedderConfig):
+        new_knob: str = "auto"
 
-    assert config_fields(WithPrecision)[-1] == ConfigField("precision", str, "auto")
+    assert config_fields(WithNewField)[-1] == ConfigField("new_knob", str, "auto")
 
     @dataclasses.dataclass(kw_only=True)
     class WithList(EmbedderConfig):
