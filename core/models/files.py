@@ -21,6 +21,7 @@ from ..config import hub_repo_id
 from ..errors import ModelLoadError
 
 __all__ = [
+    "CPU_DTYPE_ENV",
     "HUB_PROBE_TIMEOUT",
     "compute_dtype_for",
     "cpu_capability",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 HUB_PROBE_TIMEOUT = 3.0  # seconds to reach the hub's host before working from the cache alone
+CPU_DTYPE_ENV = "CLIPBRIDGE_CPU_DTYPE"  # what dtype="auto" means on a CPU, when set
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -82,14 +84,22 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
     ``"auto"`` is bfloat16 on CUDA and on CPUs with native bf16 matrix instructions (3-4x faster
     than float32 there, cosine >= 0.9997 to it), float32 elsewhere. ``"float32"`` is the exact
-    one (the reference's outputs within 1e-5).
+    one (the reference's outputs within 1e-5). ``CLIPBRIDGE_CPU_DTYPE`` (``float32`` or
+    ``bfloat16``) overrides what ``"auto"`` means on a CPU.
     """
     if dtype == "auto":
         if device.type == "cuda":
             return torch.bfloat16
-        if device.type == "cpu" and cpu_native_matmul(torch.bfloat16):
-            return torch.bfloat16
-        return torch.float32
+        if device.type != "cpu":
+            return torch.float32
+        forced = os.environ.get(CPU_DTYPE_ENV, "").strip()
+        if forced:
+            if forced not in ("float32", "bfloat16"):
+                raise ModelLoadError(
+                    f"{CPU_DTYPE_ENV} must be 'float32' or 'bfloat16', not {forced!r}"
+                )
+            return _DTYPES[forced]
+        return torch.bfloat16 if cpu_native_matmul(torch.bfloat16) else torch.float32
     return _DTYPES[dtype]
 
 

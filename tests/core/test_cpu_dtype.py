@@ -12,6 +12,7 @@ import torch
 
 from clipbridge import Embedder
 from clipbridge.cli.main import main
+from clipbridge.errors import ModelLoadError
 from clipbridge.models import clear_model_cache, files
 
 ATOL, RTOL = 1e-5, 1e-4  # the reference's tolerance (tests/core/test_parity.py)
@@ -34,6 +35,7 @@ def native(request, monkeypatch) -> bool:
         return request.param if dtype == torch.bfloat16 else real(dtype)
 
     monkeypatch.setattr(files, "cpu_native_matmul", patched)
+    monkeypatch.delenv(files.CPU_DTYPE_ENV, raising=False)  # tests/conftest.py pins it
     return request.param
 
 
@@ -86,8 +88,23 @@ def test_info_names_float32_compute_for_bf16_weights_without_native_bf16(
     monkeypatch, tiny_model_path, capsys
 ):
     monkeypatch.setattr(files, "cpu_native_matmul", lambda dtype: dtype == torch.float32)
+    monkeypatch.delenv(files.CPU_DTYPE_ENV, raising=False)
     argv = ["info", "--model", tiny_model_path, "--device", "cpu", "--dtype", "bfloat16"]
     assert main(argv) == 0
     out = capsys.readouterr().out.splitlines()
     assert "dtype: bfloat16, computed in float32" in out
     assert "cpu: " + torch.backends.cpu.get_cpu_capability() + "; native bf16: no" in out
+
+
+@pytest.mark.parametrize("value", ["float32", "bfloat16"])
+def test_the_environment_variable_decides_auto_on_a_cpu(native, monkeypatch, value):
+    monkeypatch.setenv(files.CPU_DTYPE_ENV, value)
+    assert files.resolve_dtype("auto", CPU) == getattr(torch, value)
+    assert files.resolve_dtype("auto", torch.device("cuda")) == torch.bfloat16  # CPUs only
+    assert files.resolve_dtype("float32", CPU) == torch.float32  # an explicit dtype wins
+
+
+def test_a_bad_environment_value_is_one_sentence(monkeypatch, tiny_model_path):
+    monkeypatch.setenv(files.CPU_DTYPE_ENV, "fp8")
+    with pytest.raises(ModelLoadError, match="CLIPBRIDGE_CPU_DTYPE must be 'float32' or 'bf"):
+        Embedder(tiny_model_path, device="cpu")
