@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "BACKEND_NAMES",
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
     "QUERY_TASK",
@@ -33,9 +34,11 @@ DEFAULT_IMAGE_FETCH_TIMEOUT = 30.0
 DEFAULT_IMAGE_WORKERS = 2
 API_KEY_ENV = "JINA_API_KEY"
 
-BackendName = Literal["local", "api"]
+BackendName = Literal["local", "onnx", "api"]
+BACKEND_NAMES = ("local", "onnx", "api")
 _DEVICES = ("auto", "cpu", "cuda", "mps")
-_DTYPES = ("auto", "float32", "bfloat16", "float16")
+_DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
+_ONNX_DTYPES = ("auto", "float32", "int8")  # int8: dynamically quantized weights
 _EMBEDDING_TYPES = ("float", "base64")
 
 # Names a user may write for the same hosted model.
@@ -71,9 +74,9 @@ class EmbedderConfig:
     backend: BackendName = "local"
     revision: str | None = None
     cache_dir: str | None = None
-    # local backend
+    # local and onnx backends
     device: str = "auto"
-    dtype: str = "auto"
+    dtype: str = "auto"  # onnx: auto (float32), float32 or int8
     batch_size: int = DEFAULT_BATCH_SIZE
     max_length: int = DEFAULT_MAX_LENGTH
     max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
@@ -103,12 +106,21 @@ class EmbedderConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
             raise ValueError("model must be a non-empty string (a hub id or a local folder)")
-        if self.backend not in ("local", "api"):
-            raise ValueError(f"backend must be 'local' or 'api', not {self.backend!r}")
+        if self.backend not in BACKEND_NAMES:
+            raise ValueError(f"backend must be one of {BACKEND_NAMES}, not {self.backend!r}")
         if self.device not in _DEVICES and not self.device.startswith(("cuda:", "mps:")):
             raise ValueError(f"device must be one of {_DEVICES} or 'cuda:N', not {self.device!r}")
         if self.dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {_DTYPES}, not {self.dtype!r}")
+        if self.backend == "onnx" and self.dtype not in _ONNX_DTYPES:
+            raise ValueError(
+                f"dtype must be one of {_ONNX_DTYPES} with backend='onnx', not {self.dtype!r}"
+            )
+        if self.dtype == "int8" and self.backend != "onnx":
+            raise ValueError(
+                "dtype 'int8' (dynamically quantized weights) needs backend='onnx', "
+                f"not backend={self.backend!r}"
+            )
         if self.embedding_type not in _EMBEDDING_TYPES:
             raise ValueError(
                 f"embedding_type must be one of {_EMBEDDING_TYPES}, not {self.embedding_type!r}"

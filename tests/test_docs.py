@@ -136,6 +136,14 @@ def _hub_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     yield
 
 
+@contextlib.contextmanager
+def _onnx_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The ONNX export cache in the test session's scratch folder (one export for every block),
+    never in the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path.parent / "docs-onnx-cache"))
+    yield
+
+
 def _karpathy(name: str, folder: str, filepath: str) -> Callable[..., Any]:
     """A two-image miniature of Karpathy's ``dataset_*.json`` and the target folder."""
 
@@ -166,6 +174,7 @@ def _karpathy(name: str, folder: str, filepath: str) -> Callable[..., Any]:
 GIVEN_SETUPS: dict[str, Callable[..., Any]] = {
     "jina-api": _jina_api,
     "hub-clip": _hub_clip,
+    "onnx-cache": _onnx_cache,
     "karpathy-flickr30k": _karpathy("dataset_flickr30k.json", "flickr30k", "flickr30k-images"),
     "karpathy-coco": _karpathy("dataset_coco.json", "coco", "val2014"),
 }

@@ -28,6 +28,7 @@ APPS = (
     "clipbridge.index",
     "clipbridge.eval",
     "clipbridge.ray",
+    "clipbridge.export",
 )
 FRAMEWORKS = ("llama_index", "langchain", "langchain_core", "haystack", "haystack_integrations")
 

@@ -12,11 +12,15 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKENDS", "Backend", "Progress", "create_backend"]
 
-# name -> "module:Class"; imported only when chosen, so the API backend never imports torch.
+# name -> "module:Class"; imported only when chosen, so neither the API nor the ONNX backend
+# imports torch.
 BACKENDS = {
     "local": "clipbridge.backends.local:LocalBackend",
+    "onnx": "clipbridge.backends.onnx:OnnxBackend",
     "api": "clipbridge.backends.api:ApiBackend",
 }
+# name -> the pip extra that brings what it imports
+EXTRAS = {"local": "local", "onnx": "onnx", "api": "api"}
 
 
 def create_backend(config: EmbedderConfig) -> Backend:
@@ -25,7 +29,7 @@ def create_backend(config: EmbedderConfig) -> Backend:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        extra = "local" if config.backend == "local" else "api"
+        extra = EXTRAS[config.backend]
         raise ImportError(
             f"the {config.backend!r} backend needs extra packages ({exc.name}): "
             f"pip install 'clipbridge[{extra}]'"

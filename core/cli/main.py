@@ -19,6 +19,7 @@ from .options import (
     Parser,
     add_model_options,
     add_verbose_option,
+    check_model_options,
     embedder_from_args,
     output_path,
     verbose_logging,
@@ -36,6 +37,7 @@ APPS = (
     "clipbridge.serve.command",
     "clipbridge.index.command",
     "clipbridge.ray.command",  # after serve: adds --ray to clipbridge serve
+    "clipbridge.export.command",
 )
 
 DESCRIPTION = (
@@ -166,6 +168,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
             from ..models.files import cpu_capability
 
             info["cpu"] = cpu_capability()
+    details = getattr(backend, "details", None)  # the onnx backend
+    if loaded is None and callable(details):
+        info.update(details())
     for key, value in info.items():
         print(f"{key}: {value}")
     return 0
@@ -227,7 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``clipbridge`` with ``argv``; returns the exit code (2: usage or clipbridge error)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_model_options(parser, args)
+    check = getattr(args, "check", None)
+    if check is not None:  # an app's own checks on its arguments, before anything loads
+        check(parser, args)
     with verbose_logging(args.verbose):
         try:
             return int(args.func(args))

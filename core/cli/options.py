@@ -29,12 +29,14 @@ if TYPE_CHECKING:
     from ..embedder import Embedder
 
 __all__ = [
+    "BACKENDS",
     "DEVICES",
     "DTYPES",
     "STDOUT",
     "Parser",
     "add_model_options",
     "add_verbose_option",
+    "check_model_options",
     "device",
     "embedder_from_args",
     "output_path",
@@ -43,7 +45,8 @@ __all__ = [
 ]
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
+BACKENDS = ("local", "onnx", "api")
 STDOUT = "-"  # ``--out -``: write to standard output
 _DEVICE = re.compile(r"^(auto|cpu|cuda|mps)$|^(cuda|mps):\d+$")
 
@@ -119,10 +122,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--backend",
-        choices=("local", "api"),
+        choices=BACKENDS,
         default="local",
-        help="where vectors are computed: local PyTorch, or the Jina API with $JINA_API_KEY "
-        "(default: local)",
+        help="where vectors are computed: local PyTorch, ONNX Runtime (no torch), or the Jina "
+        "API with $JINA_API_KEY (default: local)",
     )
     group.add_argument(
         "--device",
@@ -135,7 +138,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--dtype",
         choices=DTYPES,
         default="auto",
-        help="local backend: weight precision (default: auto)",
+        help="local/onnx backends: weight precision; int8 (dynamically quantized) needs "
+        "--backend onnx (default: auto)",
     )
     group.add_argument(
         "--base-url",
@@ -144,6 +148,17 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help=f"API backend: a server speaking the Jina wire format (default: {DEFAULT_BASE_URL})",
     )
+
+
+def check_model_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The combinations of ``--backend`` and ``--dtype`` that cannot work, refused at parse time."""
+    if not hasattr(args, "backend"):  # a command without the model options
+        return
+    backend, dtype = args.backend, getattr(args, "dtype", None)
+    if dtype == "int8" and backend != "onnx":
+        parser.error("--dtype int8 (dynamically quantized weights) needs --backend onnx")
+    if backend == "onnx" and dtype in ("bfloat16", "float16"):
+        parser.error(f"--backend onnx runs float32 or int8 weights, not --dtype {dtype}")
 
 
 def add_verbose_option(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""Native model families (PyTorch; importing this package requires torch).
+"""Native model families. Importing this package does not import torch; :func:`load_model` does.
 
 :func:`load_model` reads a checkpoint's ``config.json``, picks its family once
 (:mod:`clipbridge.models.families`), fetches only that family's files and builds a
@@ -16,19 +16,22 @@ Example::
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
-from .base import LoadedModel, ModelFamily
+from ..errors import ModelLoadError
+from .base import LoadedModel, ModelFamily, ModelInfo
 from .families import FAMILIES, family_for
-from .files import (
-    fetch_model_files,
-    hub_reachable,
-    model_source,
-    read_json,
-    resolve_device,
-    resolve_dtype,
-)
+from .hub import fetch_model_files, hub_reachable, model_source, read_json
 
-__all__ = ["FAMILIES", "LoadedModel", "ModelFamily", "clear_model_cache", "load_model"]
+__all__ = [
+    "FAMILIES",
+    "LoadedModel",
+    "ModelFamily",
+    "ModelInfo",
+    "clear_model_cache",
+    "describe_model",
+    "load_model",
+]
 
 _cache: dict[tuple[str, str, str], LoadedModel] = {}
 _cache_lock = threading.Lock()
@@ -49,6 +52,8 @@ def load_model(
     cache_dir: str | None = None,
 ) -> LoadedModel:
     """Load (or reuse) a model. ``jina-clip-v1`` and ``jinaai/jina-clip-v1`` name the same one."""
+    from .files import resolve_device, resolve_dtype
+
     source = model_source(model)
     online = isinstance(source, str) and hub_reachable()
     fetch = {"revision": revision, "cache_dir": cache_dir, "online": online}
@@ -64,3 +69,19 @@ def load_model(
         if loaded is None:
             loaded = _cache[key] = family.build(folder, config, dev, dt)
         return loaded
+
+
+def describe_model(folder: Path) -> ModelInfo:
+    """The :class:`ModelInfo` of the checkpoint in ``folder`` (read without torch).
+
+    Only ``config.json`` and the family's tokenizer and preprocessor files are read; the weights
+    need not be there (an ONNX export holds none).
+    """
+    config = read_json(folder / "config.json")
+    family = family_for(config, str(folder / "config.json"))
+    if family.describer is None:
+        raise ModelLoadError(
+            f"{folder} holds a {family.name} model, which only the local (PyTorch) backend runs"
+        )
+    fetch_model_files(folder, family.info_files)
+    return family.describe(folder, config)

@@ -39,12 +39,14 @@ FAMILIES: list[ModelFamily] = [
         files=_JINA_FILES,
         matches=_is_jina_clip_v1,
         builder="clipbridge.models.jina_clip.loader:build",
+        describer="clipbridge.models.jina_clip.info:describe",
     ),
     ModelFamily(
         name="jina-clip-v2",
         files=_JINA_FILES,
         matches=_is_jina_clip_v2,
         builder="clipbridge.models.jina_clip_v2.loader:build",
+        describer="clipbridge.models.jina_clip_v2.info:describe",
     ),
     ModelFamily(
         name="clip",  # transformers' CLIPModel (openai/clip-vit-*, ...)

@@ -1,24 +1,20 @@
-"""Family-neutral loading: where a checkpoint's files are, devices and dtypes, safetensors reading.
+"""Family-neutral PyTorch loading: devices and dtypes, safetensors reading.
 
-A model is a local folder or a Hugging Face repo id; from the hub only the files a family needs
-are fetched. Offline (``HF_HUB_OFFLINE=1``, or the hub's host cannot be reached within a few
-seconds) only the local cache is used, so a missing model fails at once with one sentence instead
-of minutes of retries.
+Where a checkpoint's files are (a folder or the hub) is :mod:`clipbridge.models.hub`, which needs
+no torch; its names are re-exported here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..config import hub_repo_id
 from ..errors import ModelLoadError
+from .hub import HUB_PROBE_TIMEOUT, fetch_model_files, hub_reachable, model_source, read_json
 
 __all__ = [
     "CPU_DTYPE_ENV",
@@ -37,7 +33,6 @@ __all__ = [
     "resolve_dtype",
 ]
 
-HUB_PROBE_TIMEOUT = 3.0  # seconds to reach the hub's host before working from the cache alone
 CPU_DTYPE_ENV = "CLIPBRIDGE_CPU_DTYPE"  # what dtype="auto" means on a CPU, when set
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -114,98 +109,6 @@ def compute_dtype_for(device: torch.device, dtype: torch.dtype) -> torch.dtype:
     if device.type != "cpu" or dtype == torch.float32:
         return dtype
     return dtype if cpu_native_matmul(dtype) else torch.float32
-
-
-# -- where the files are --------------------------------------------------------------------------
-def _looks_like_repo_id(model: str) -> bool:
-    return model.count("/") == 1 and not model.startswith((".", "/", "~"))
-
-
-def model_source(model: str) -> Path | str:
-    """An existing local folder, or the hub repo id ``model`` names (aliases resolved)."""
-    folder = Path(os.path.expanduser(model))
-    if folder.is_dir():
-        return folder
-    repo = hub_repo_id(model)
-    if not _looks_like_repo_id(repo):
-        raise ModelLoadError(
-            f"model {model!r} is neither an existing folder nor a Hugging Face repo id "
-            "like 'jinaai/jina-clip-v1'"
-        )
-    return repo
-
-
-def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
-    """False when ``HF_HUB_OFFLINE`` is set or the hub's host does not accept a TCP connection.
-
-    Behind a proxy the probe cannot tell, so the hub client is left to try.
-    """
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return False
-    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
-        return True
-    from huggingface_hub import constants
-
-    url = urllib.parse.urlsplit(constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname or "", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def fetch_model_files(
-    source: Path | str,
-    files: tuple[str, ...],
-    *,
-    revision: str | None = None,
-    cache_dir: str | None = None,
-    online: bool = True,
-) -> Path:
-    """The folder holding ``files`` of ``source`` (a folder, or a repo id fetched file by file).
-
-    With ``online=False`` only the local hub cache is read: no request, no retries.
-    """
-    if isinstance(source, Path):
-        missing = [name for name in files if not (source / name).is_file()]
-        if missing:
-            raise ModelLoadError(f"model folder {str(source)!r} lacks {', '.join(missing)}")
-        return source
-    try:
-        import huggingface_hub
-    except ImportError as exc:  # pragma: no cover - part of the 'local' extra
-        raise ModelLoadError("downloading models needs: pip install 'clipbridge[local]'") from exc
-    paths = []
-    for name in files:
-        try:
-            path = huggingface_hub.hf_hub_download(
-                source,
-                name,
-                revision=revision,
-                cache_dir=cache_dir,
-                local_files_only=not online,
-            )
-        except Exception as exc:
-            how = "could not be downloaded" if online else "the Hugging Face Hub is unreachable"
-            raise ModelLoadError(
-                f"cannot get {name} of {source!r}: it is not in the local cache and {how} "
-                f"({type(exc).__name__}). Pass a local folder (--model PATH / model=PATH) "
-                "or use the API backend (backend='api')."
-            ) from exc
-        paths.append(Path(path))
-    return paths[0].parent
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        with path.open(encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ModelLoadError(f"{path} must hold a JSON object")
-    return data
 
 
 # -- safetensors, one tensor at a time ------------------------------------------------------------

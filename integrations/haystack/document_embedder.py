@@ -42,7 +42,7 @@ class ClipBridgeDocumentEmbedder(EmbedderComponent):
         meta_fields_to_embed: list[str] | None = None,
         embedding_separator: str = "\n",
         progress_bar: bool = True,
-        backend: Literal["local", "api"] = "local",
+        backend: Literal["local", "onnx", "api"] = "local",
         revision: str | None = None,
         cache_dir: str | None = None,
         device: str = "auto",
@@ -78,7 +78,8 @@ class ClipBridgeDocumentEmbedder(EmbedderComponent):
         :param meta_fields_to_embed: meta keys whose values are embedded before the content.
         :param embedding_separator: joins the meta values and the content.
         :param progress_bar: show a progress bar while embedding (``show_progress`` in the core).
-        :param backend: ``"local"`` (PyTorch) or ``"api"`` (Jina Embeddings API). Every other
+        :param backend: ``"local"`` (PyTorch), ``"onnx"`` (ONNX Runtime) or ``"api"`` (Jina
+            Embeddings API). Every other
             parameter is the :class:`clipbridge.EmbedderConfig` field of the same name.
         """
         self.prefix = prefix

@@ -52,7 +52,7 @@ class ClipBridgeDocumentImageEmbedder(EmbedderComponent):
         file_path_meta_field: str = "file_path",
         root_path: str | None = None,
         progress_bar: bool = True,
-        backend: Literal["local", "api"] = "local",
+        backend: Literal["local", "onnx", "api"] = "local",
         revision: str | None = None,
         cache_dir: str | None = None,
         device: str = "auto",
@@ -88,7 +88,8 @@ class ClipBridgeDocumentImageEmbedder(EmbedderComponent):
             outside it (``../``, absolute paths, symlinks) is refused; set it whenever the
             Documents' meta comes from an untrusted source.
         :param progress_bar: show a progress bar while embedding (``show_progress`` in the core).
-        :param backend: ``"local"`` (PyTorch) or ``"api"`` (Jina Embeddings API). Every other
+        :param backend: ``"local"`` (PyTorch), ``"onnx"`` (ONNX Runtime) or ``"api"`` (Jina
+            Embeddings API). Every other
             parameter is the :class:`clipbridge.EmbedderConfig` field of the same name.
         """
         self.file_path_meta_field = file_path_meta_field

@@ -38,7 +38,7 @@ class ClipBridgeTextEmbedder(EmbedderComponent):
         prefix: str = "",
         suffix: str = "",
         progress_bar: bool = True,
-        backend: Literal["local", "api"] = "local",
+        backend: Literal["local", "onnx", "api"] = "local",
         revision: str | None = None,
         cache_dir: str | None = None,
         device: str = "auto",
@@ -72,7 +72,8 @@ class ClipBridgeTextEmbedder(EmbedderComponent):
         :param prefix: text put before the input string.
         :param suffix: text put after the input string.
         :param progress_bar: show a progress bar while embedding (``show_progress`` in the core).
-        :param backend: ``"local"`` (PyTorch) or ``"api"`` (Jina Embeddings API). Every other
+        :param backend: ``"local"`` (PyTorch), ``"onnx"`` (ONNX Runtime) or ``"api"`` (Jina
+            Embeddings API). Every other
             parameter is the :class:`clipbridge.EmbedderConfig` field of the same name.
         """
         self.prefix = prefix

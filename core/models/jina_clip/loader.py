@@ -11,10 +11,9 @@ from typing import Any
 
 import torch
 
-from ...errors import ModelLoadError
 from ..base import LoadedModel
-from ..files import compute_dtype_for, load_weights, read_json
-from .config import JinaClipConfig
+from ..files import compute_dtype_for, load_weights
+from .info import describe, parse_config
 from .model import JinaClipModel
 
 __all__ = ["build"]
@@ -26,12 +25,7 @@ def build(
     folder: Path, config: dict[str, Any], device: torch.device, dtype: torch.dtype
 ) -> LoadedModel:
     """A ready jina-clip-v1 from ``folder`` (``config`` is its parsed ``config.json``)."""
-    from tokenizers import Tokenizer
-
-    try:
-        parsed = JinaClipConfig.from_dict(config)
-    except ValueError as exc:
-        raise ModelLoadError(f"{folder / 'config.json'}: {exc}") from exc
+    parsed = parse_config(folder, config)
     with torch.device("meta"):
         model = JinaClipModel(parsed)
     load_weights(
@@ -46,18 +40,7 @@ def build(
     model.fuse()
     compute = compute_dtype_for(device, dtype)
     model.set_compute_dtype(compute)
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
+    info = describe(folder, config, parsed)
     return LoadedModel(
-        model=model,
-        tokenizer=tokenizer,
-        preprocessor=read_json(folder / "preprocessor_config.json"),
-        folder=folder,
-        device=device,
-        dtype=dtype,
-        compute_dtype=compute,
-        family="jina-clip-v1",
-        dimension=parsed.embed_dim,
-        pad_token_id=parsed.text.pad_token_id,
+        model=model, device=device, dtype=dtype, compute_dtype=compute, **info.fields()
     )

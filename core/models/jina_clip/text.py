@@ -43,6 +43,10 @@ class Embeddings(nn.Module):
 
 
 class AlibiSelfAttention(nn.Module):
+    # False: one whole (B, A, N, N) bias and no Python arithmetic on the shape, so an ONNX export
+    # keeps batch and length dynamic (the block size below would fix them to the example's).
+    query_blocks = True
+
     def __init__(self, cfg: TextConfig) -> None:
         super().__init__()
         self.num_heads = cfg.num_attention_heads
@@ -58,6 +62,11 @@ class AlibiSelfAttention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, A, N, D)
         slopes = torch.tensor(self.slopes, dtype=torch.float32, device=x.device)[:, None, None]
         positions = torch.arange(n, device=x.device)
+        if not self.query_blocks:
+            dist = (positions[:, None] - positions[None, :]).abs()
+            bias = (-(slopes * dist)).to(x.dtype).unsqueeze(0) + key_bias  # (B, A, N, N)
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+            return self.out_proj(ctx.transpose(1, 2).reshape(batch, n, width))
         # Build the (A, q, N) ALiBi bias one query block at a time so long inputs never
         # materialize a full (B, A, N, N) tensor.
         block = max(16, ATTN_BLOCK_ELEMENTS // max(1, batch * self.num_heads * n))

@@ -12,80 +12,13 @@ from typing import Any
 
 import torch
 
-from ...errors import ModelLoadError
 from ..base import LoadedModel
-from ..files import compute_dtype_for, hub_reachable, read_json
-from .config import BASE_MODEL, JinaClipV2Config, shipped_base_config
+from ..files import compute_dtype_for
+from .info import describe, hub_cache_dir, load_tokenizer, parse_config, text_base_config
 from .model import JinaClipV2Model
 from .weights import load_weights
 
 __all__ = ["build", "hub_cache_dir", "load_tokenizer", "text_base_config"]
-
-
-def load_tokenizer(path: Path) -> Any:
-    """The XLM-R tokenizer as the reference runs it: no padding, no truncation.
-
-    The reference (Jina's code on transformers 5) rebuilds ``XLMRobertaTokenizer`` around the
-    file's vocabulary with a whitespace split before the Metaspace step, so whitespace never
-    becomes a token of its own: ``"documents: "`` (the query instruction before an empty query)
-    ends in ``":"``, not in a lone ``"▁"`` as ``tokenizer.json``'s own pipeline would give.
-    """
-    from tokenizers import Tokenizer, pre_tokenizers
-
-    tokenizer = Tokenizer.from_file(str(path))
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.WhitespaceSplit(),
-            pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always"),
-        ]
-    )
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    return tokenizer
-
-
-def hub_cache_dir(folder: Path) -> Path | None:
-    """The Hugging Face cache ``folder`` is a snapshot of, or None for a plain local folder.
-
-    Hub downloads live in ``<cache>/models--<org>--<name>/snapshots/<revision>/``.
-    """
-    parts = folder.resolve().parts
-    if len(parts) >= 4 and parts[-2] == "snapshots" and parts[-3].startswith("models--"):
-        return Path(*parts[:-3])
-    return None
-
-
-def text_base_config(name: str, *, cache_dir: Path | None = None) -> dict[str, Any]:
-    """The text tower's base config for a checkpoint (``hf_model_name_or_path`` = ``name``).
-
-    For a model that came from the hub (``cache_dir`` is its cache) the base repo's own
-    ``config.json`` is fetched: that one file, into the same cache, from the cache alone when the
-    hub is unreachable. Otherwise, or when that fails, the shipped values of
-    ``jinaai/jina-embeddings-v3`` apply (the only base jina-clip-v2 uses).
-    """
-    if cache_dir is not None:
-        try:
-            from huggingface_hub import hf_hub_download
-
-            path = hf_hub_download(
-                name,
-                "config.json",
-                cache_dir=str(cache_dir),
-                local_files_only=not hub_reachable(),
-            )
-            return read_json(Path(path))
-        except Exception as exc:
-            if name != BASE_MODEL:
-                raise ModelLoadError(
-                    f"cannot get {name}/config.json, the text tower's base config "
-                    f"({type(exc).__name__}); only {BASE_MODEL}'s values are shipped"
-                ) from exc
-    elif name != BASE_MODEL:
-        raise ModelLoadError(
-            f"the text tower's base model is {name!r}; a local folder can only use the shipped "
-            f"{BASE_MODEL} config (load the checkpoint by its hub id to fetch {name}'s)"
-        )
-    return shipped_base_config()
 
 
 def build(
@@ -100,14 +33,7 @@ def build(
 
     ``base`` overrides the text tower's base config (default: :func:`text_base_config`).
     """
-    text_config = config.get("text_config") or {}
-    if base is None:
-        name = text_config.get("hf_model_name_or_path") or BASE_MODEL
-        base = text_base_config(name, cache_dir=hub_cache_dir(folder))
-    try:
-        parsed = JinaClipV2Config.from_dict(config, base)
-    except ValueError as exc:
-        raise ModelLoadError(f"{folder / 'config.json'}: {exc}") from exc
+    parsed = parse_config(folder, config, base)
     with torch.device("meta"):
         model = JinaClipV2Model(parsed)
     load_weights(
@@ -122,18 +48,7 @@ def build(
     model.fuse()
     compute = compute_dtype_for(device, dtype)
     model.set_compute_dtype(compute)
+    info = describe(folder, config, parsed)
     return LoadedModel(
-        model=model,
-        tokenizer=load_tokenizer(folder / "tokenizer.json"),
-        preprocessor=read_json(folder / "preprocessor_config.json"),
-        folder=folder,
-        device=device,
-        dtype=dtype,
-        compute_dtype=compute,
-        family="jina-clip-v2",
-        dimension=parsed.embed_dim,
-        pad_token_id=parsed.text.pad_token_id,
-        max_text_length=parsed.text.max_position_embeddings,
-        task_instructions=dict(parsed.text.task_instructions),
-        matryoshka_dimensions=tuple(int(k) for k in config.get("matryoshka_dimensions") or ()),
+        model=model, device=device, dtype=dtype, compute_dtype=compute, **info.fields()
     )

@@ -48,6 +48,10 @@ class Embeddings(nn.Module):
 
 
 class RotarySelfAttention(nn.Module):
+    # False: all queries at once, no Python arithmetic on the shape (for an ONNX export with
+    # dynamic batch and length; the block size below would fix them to the example's).
+    query_blocks = True
+
     def __init__(self, cfg: XlmRobertaConfig) -> None:
         super().__init__()
         self.num_heads = cfg.num_attention_heads
@@ -63,6 +67,9 @@ class RotarySelfAttention(nn.Module):
         qkv = self.Wqkv(x).view(batch, n, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, d)
         q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        if not self.query_blocks:
+            ctx = F.scaled_dot_product_attention(q, k, v, key_bias)
+            return self.out_proj(ctx.transpose(1, 2).reshape(batch, n, width))
         # Query blocks bound the (B, H, q, T) scores of long inputs, as in the v1 tower.
         block = max(16, ATTN_BLOCK_ELEMENTS // max(1, batch * self.num_heads * n))
         outs = [

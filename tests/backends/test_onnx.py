@@ -1,0 +1,362 @@
+"""The ONNX backend and ``clipbridge export`` on the tiny jina-clip-v1 and v2 checkpoints.
+
+Two exports serve every test: v1 through the ``clipbridge export --dtype int8`` command, v2
+through ``Embedder(checkpoint, backend="onnx")`` exporting into its cache.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from clipbridge import Embedder, EmbedderConfig
+from clipbridge.cli import main
+from clipbridge.errors import ModelLoadError
+from clipbridge.models import load_model
+from clipbridge.models.onnx_files import cache_root, onnx_file_names
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+V1 = str(FIXTURES / "tiny-jina-clip-v1")
+V2 = str(FIXTURES / "tiny-jina-clip-v2")
+ATOL, RTOL = 1e-5, 1e-4
+TEXTS = ["a cat", "", "a photo of a bridge at dusk over a river " * 6, "x y z w v u", "Brücke 桥"]
+IMAGES = sorted((FIXTURES / "images").iterdir())
+IMAGES_V2 = sorted((FIXTURES / "images-v2").iterdir())
+
+# Makes ``import torch`` fail in a subprocess, as on a machine without it.
+NO_TORCH = textwrap.dedent(
+    """
+    import sys
+
+    class NoTorch:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    sys.meta_path.insert(0, NoTorch())
+    """
+)
+
+
+def _run_without_torch(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "no_torch.py"
+    script.write_text(NO_TORCH + textwrap.dedent(code))
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def v1_onnx(tmp_path_factory) -> Path:
+    """The tiny v1 exported by ``clipbridge export --dtype int8`` (float32 and int8 graphs)."""
+    out = tmp_path_factory.mktemp("export") / "tiny-v1-onnx"
+    assert main(["export", V1, "--out", str(out), "--dtype", "int8"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def v2_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="module")
+def v2_onnx(v2_cache) -> Path:
+    """The tiny v2 as ``Embedder(checkpoint, backend="onnx")`` exports it into the cache."""
+    emb = Embedder(V2, backend="onnx", cache_dir=str(v2_cache))
+    return emb.backend.folder
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1)
+
+
+def _raw(model: str, **fields) -> Embedder:
+    return Embedder(model, normalize=False, max_length=512, **fields)
+
+
+# -- the folder ----------------------------------------------------------------------------------
+def test_export_writes_the_hub_layout(v1_onnx, capsys):
+    names = {str(p.relative_to(v1_onnx)) for p in v1_onnx.rglob("*") if p.is_file()}
+    assert names == {
+        "config.json",
+        "preprocessor_config.json",
+        "special_tokens_map.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+        *onnx_file_names("float32"),
+        *onnx_file_names("int8"),
+    }
+    text = onnx.load(str(v1_onnx / "onnx/text_model.onnx")).graph
+    # fastembed passes attention_mask only to graphs that declare it: input_ids alone here
+    assert [i.name for i in text.input] == ["input_ids"]
+    assert text.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    assert [d.dim_param for d in text.input[0].type.tensor_type.shape.dim] == ["batch", "sequence"]
+    assert [o.name for o in text.output] == ["text_embeds"]
+    vision = onnx.load(str(v1_onnx / "onnx/vision_model.onnx")).graph
+    assert [i.name for i in vision.input] == ["pixel_values"]
+    dims = vision.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [3, 32, 32]
+    assert [o.name for o in vision.output] == ["image_embeds"]
+    for fp32, int8 in zip(onnx_file_names("float32"), onnx_file_names("int8"), strict=True):
+        assert (v1_onnx / int8).stat().st_size < 0.5 * (v1_onnx / fp32).stat().st_size
+
+
+def test_v2_export_lands_in_the_cache(v2_onnx, v2_cache):
+    assert v2_onnx.parent == cache_root(str(v2_cache))
+    assert v2_onnx.name.startswith("jina-clip-v2-")
+    assert all((v2_onnx / name).is_file() for name in onnx_file_names("float32"))
+
+
+# -- float32 parity ------------------------------------------------------------------------------
+def test_v1_float32_equals_reference_and_local(v1_onnx, expected, fixture_texts, fixture_images):
+    onnx_emb = _raw(str(v1_onnx), backend="onnx")
+    assert onnx_emb.backend.tokenize(fixture_texts) == _raw(V1).backend.tokenize(fixture_texts)
+    texts = onnx_emb.embed_texts(fixture_texts)
+    np.testing.assert_allclose(texts, expected["text_embeds_raw"], atol=ATOL, rtol=RTOL)
+    images = onnx_emb.embed_images(fixture_images)
+    np.testing.assert_allclose(images, expected["image_embeds_raw"], atol=ATOL, rtol=RTOL)
+    local = _raw(V1, device="cpu", dtype="float32")
+    np.testing.assert_allclose(texts, local.embed_texts(fixture_texts), atol=ATOL, rtol=RTOL)
+    np.testing.assert_allclose(images, local.embed_images(fixture_images), atol=ATOL, rtol=RTOL)
+    normed = Embedder(str(v1_onnx), backend="onnx", max_length=512)
+    np.testing.assert_allclose(
+        normed.embed_texts(fixture_texts), expected["text_embeds"], atol=ATOL, rtol=RTOL
+    )
+
+
+def test_v2_float32_equals_reference_and_local(v2_onnx):
+    with np.load(FIXTURES / "tiny-jina-clip-v2-expected.npz") as data:
+        ref = {key: data[key] for key in data.files}
+    texts = [str(t) for t in ref["texts"]]
+    images = [FIXTURES / "images-v2" / str(name) for name in ref["image_files"]]
+    emb = _raw(str(v2_onnx), backend="onnx")
+    assert emb.matryoshka_dimensions == (16, 32, 64)
+    np.testing.assert_allclose(emb.embed_texts(texts), ref["text_embeds_raw"], atol=ATOL, rtol=RTOL)
+    np.testing.assert_allclose(
+        emb.embed_texts(texts, task="retrieval.query"),
+        Embedder(V2, normalize=False, max_length=512, device="cpu", dtype="float32").embed_texts(
+            texts, task="retrieval.query"
+        ),
+        atol=ATOL,
+        rtol=RTOL,
+    )
+    np.testing.assert_allclose(
+        emb.embed_images(images), ref["image_embeds_raw"], atol=ATOL, rtol=RTOL
+    )
+    cut = Embedder(str(v2_onnx), backend="onnx", max_length=512, dimensions=16)
+    np.testing.assert_allclose(cut.embed_texts(texts), ref["text_embeds_trunc16"], atol=ATOL)
+    np.testing.assert_allclose(cut.embed_images(images), ref["image_embeds_trunc16"], atol=ATOL)
+
+
+@pytest.mark.parametrize("which", ["v1", "v2"])
+def test_graphs_keep_dynamic_batch_and_length(which, v1_onnx, v2_onnx):
+    """Shapes far from the export's example (2 x 16) give the PyTorch model's vectors."""
+    folder, source = (v1_onnx, V1) if which == "v1" else (v2_onnx, V2)
+    model = load_model(source, device="cpu", dtype="float32").model
+    pad = 0 if which == "v1" else 1
+    text = ort.InferenceSession(str(folder / "onnx/text_model.onnx"))
+    rng = np.random.default_rng(0)
+    import torch
+
+    for batch, length in [(1, 2), (3, 9), (7, 61), (2, 130)]:
+        ids = rng.integers(5, 300, size=(batch, length))
+        ids[-1, max(1, length // 3) :] = pad  # the last row padded
+        got = text.run(None, {"input_ids": ids})[0]
+        want = model.encode_text(torch.from_numpy(ids)).detach().numpy()
+        np.testing.assert_allclose(got, want, atol=ATOL, rtol=RTOL)
+    vision = ort.InferenceSession(str(folder / "onnx/vision_model.onnx"))
+    size = vision.get_inputs()[0].shape[-1]
+    for batch in (1, 5):
+        pixels = rng.standard_normal((batch, 3, size, size), dtype=np.float32)
+        want = model.encode_image(torch.from_numpy(pixels)).detach().numpy()
+        np.testing.assert_allclose(vision.run(None, {"pixel_values": pixels})[0], want, atol=ATOL)
+
+
+def test_padding_does_not_change_vectors(v1_onnx):
+    """Each text alone (no padding) and in one length-mixed padded batch: the same vectors."""
+    alone = Embedder(str(v1_onnx), backend="onnx", batch_size=1)
+    batched = Embedder(str(v1_onnx), backend="onnx", batch_size=len(TEXTS))
+    lengths = {len(ids) for ids in batched.backend.tokenize(TEXTS)}
+    assert len(lengths) == len(TEXTS)  # every row of the batch padded to a different extent
+    np.testing.assert_allclose(alone.embed_texts(TEXTS), batched.embed_texts(TEXTS), atol=1e-6)
+
+
+def test_int8_vectors_depend_on_the_batch_only_slightly(v1_onnx):
+    """Dynamic int8 picks one activation scale per tensor, i.e. per batch: a text's vector
+    shifts a little with its batch-mates (docs/backends.md says so), never beyond 0.999."""
+    alone = Embedder(str(v1_onnx), backend="onnx", dtype="int8", batch_size=1)
+    batched = Embedder(str(v1_onnx), backend="onnx", dtype="int8", batch_size=len(TEXTS))
+    cosines = _cosines(alone.embed_texts(TEXTS), batched.embed_texts(TEXTS))
+    assert cosines.min() >= 0.999, cosines
+
+
+# -- int8 ----------------------------------------------------------------------------------------
+def test_int8_is_close_to_float32(v1_onnx, v2_onnx, fixture_texts):
+    for folder, images in ((v1_onnx, IMAGES), (v2_onnx, IMAGES_V2)):
+        fp32 = Embedder(str(folder), backend="onnx")
+        int8 = Embedder(str(folder), backend="onnx", dtype="int8")
+        assert int8.backend.text_file.name == "text_model_int8.onnx"
+        texts = _cosines(int8.embed_texts(fixture_texts), fp32.embed_texts(fixture_texts))
+        pictures = _cosines(int8.embed_images(images), fp32.embed_images(images))
+        assert texts.min() >= 0.999 and pictures.min() >= 0.99, (texts, pictures)
+        assert pictures.min() < 1 - 1e-6  # quantized: not the float32 graphs again
+
+
+def test_int8_from_a_float32_folder_is_quantized_once_into_the_cache(v2_onnx, v2_cache):
+    """v2's cached export holds float32 graphs; int8 adds the quantized ones beside them."""
+    emb = Embedder(V2, backend="onnx", dtype="int8", cache_dir=str(v2_cache))
+    assert emb.backend.folder == v2_onnx
+    assert all((v2_onnx / name).is_file() for name in onnx_file_names("int8"))
+
+
+def test_cached_export_is_reused(v2_onnx, v2_cache, monkeypatch):
+    import clipbridge.models.onnx_export as export
+
+    def fail(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(export, "export_onnx", fail)
+    assert Embedder(V2, backend="onnx", cache_dir=str(v2_cache)).backend.folder == v2_onnx
+
+
+def test_hub_repo_with_onnx_files_is_used_as_is(v1_onnx, tmp_path, monkeypatch):
+    """A hub repo shipping this layout (here: the v1 export in a hub cache) is not exported."""
+    import clipbridge.models.onnx_export as export
+
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--acme--tiny-clip-onnx"
+    snapshot = repo / "snapshots" / commit
+    (snapshot / "onnx").mkdir(parents=True)
+    for path in v1_onnx.rglob("*"):
+        if path.is_file() and "int8" not in path.name:
+            (snapshot / path.relative_to(v1_onnx)).write_bytes(path.read_bytes())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(export, "export_onnx", lambda *a, **k: pytest.fail("exported"))
+    emb = Embedder("acme/tiny-clip-onnx", backend="onnx", cache_dir=str(tmp_path / "hub"))
+    assert emb.backend.folder == snapshot
+    want = Embedder(str(v1_onnx), backend="onnx").embed_texts(TEXTS)
+    np.testing.assert_allclose(emb.embed_texts(TEXTS), want, atol=1e-7)
+
+
+# -- without torch -------------------------------------------------------------------------------
+def test_onnx_backend_runs_without_torch(v1_onnx, tmp_path):
+    """The export loads and runs where torch cannot be imported, with the local backend's
+    vectors (float32) and the in-process int8 ones."""
+    out = tmp_path / "vectors.npz"
+    result = _run_without_torch(
+        f"""
+        import numpy as np
+        from clipbridge import Embedder
+
+        images = {[str(p) for p in IMAGES]!r}
+        vectors = {{}}
+        for dtype in ("float32", "int8"):
+            emb = Embedder({str(v1_onnx)!r}, backend="onnx", dtype=dtype)
+            vectors[dtype + "_texts"] = emb.embed_texts({TEXTS!r})
+            vectors[dtype + "_images"] = emb.embed_images(images)
+        np.savez({str(out)!r}, **vectors)
+        assert "torch" not in sys.modules, "torch was imported"
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    got = np.load(out)
+    local = Embedder(V1, device="cpu", dtype="float32")
+    np.testing.assert_allclose(got["float32_texts"], local.embed_texts(TEXTS), atol=ATOL)
+    np.testing.assert_allclose(got["float32_images"], local.embed_images(IMAGES), atol=ATOL)
+    int8 = Embedder(str(v1_onnx), backend="onnx", dtype="int8")
+    np.testing.assert_allclose(got["int8_texts"], int8.embed_texts(TEXTS), atol=1e-6)
+    np.testing.assert_allclose(got["int8_images"], int8.embed_images(IMAGES), atol=1e-6)
+
+
+def test_pytorch_checkpoint_without_torch_says_what_to_do(tmp_path):
+    result = _run_without_torch(
+        f"""
+        from clipbridge import Embedder
+        from clipbridge.errors import ModelLoadError
+
+        try:
+            Embedder({V1!r}, backend="onnx", cache_dir={str(tmp_path / "cache")!r})
+        except ModelLoadError as exc:
+            print(exc)
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    message = result.stdout.strip()
+    assert "holds PyTorch weights and no ONNX files" in message
+    assert "pip install 'clipbridge[local]'" in message and "clipbridge export" in message
+
+
+# -- config and command line ---------------------------------------------------------------------
+def test_config_accepts_onnx_and_int8():
+    cfg = EmbedderConfig(model="m", backend="onnx", dtype="int8")
+    assert EmbedderConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match=r"dtype 'int8'.*needs backend='onnx'"):
+        EmbedderConfig(model="m", dtype="int8")
+    with pytest.raises(ValueError, match=r"dtype must be one of .* with backend='onnx'"):
+        EmbedderConfig(model="m", backend="onnx", dtype="bfloat16")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        EmbedderConfig(model="m", backend="tensorrt")
+
+
+def test_folder_without_the_wanted_graphs(v1_onnx, tmp_path):
+    folder = tmp_path / "only-int8"
+    (folder / "onnx").mkdir(parents=True)
+    for path in v1_onnx.iterdir():
+        if path.is_file():
+            (folder / path.name).write_bytes(path.read_bytes())
+    for name in onnx_file_names("int8"):
+        (folder / name).write_bytes((v1_onnx / name).read_bytes())
+    assert Embedder(str(folder), backend="onnx", dtype="int8").embed_texts(["a"]).shape == (1, 96)
+    with pytest.raises(ModelLoadError, match="has neither ONNX files"):
+        Embedder(str(folder), backend="onnx")
+
+
+def _exit(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["embed", "--text", "a", "--dtype", "int8"], "--dtype int8"),
+        (["embed", "--text", "a", "--backend", "onnx", "--dtype", "float16"], "--backend onnx"),
+        (["export", "no-such-folder", "--out", "{tmp}/o"], "neither an existing folder"),
+        (["export", V1, "--out", "{tmp}"], "is not empty"),
+        (["export", V1, "--out", "{tmp}/file.txt"], "is a file"),
+        (["export", V1, "--out", "{tmp}/o", "--dtype", "bfloat16"], "invalid choice"),
+    ],
+)
+def test_command_line_mistakes(argv, says, tmp_path, capsys, monkeypatch):
+    import clipbridge.models as models
+
+    (tmp_path / "file.txt").write_text("x")
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("loaded a model"))
+    assert _exit([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err and says in err, err
+
+
+def test_embed_command_with_the_onnx_backend(v1_onnx, capsys, tmp_path):
+    out = tmp_path / "v.jsonl"
+    argv = ["embed", "--backend", "onnx", "--dtype", "int8", "--model", str(v1_onnx)]
+    assert main([*argv, "--text", "a cat", "--out", str(out)]) == 0
+    row = json.loads(out.read_text())
+    want = Embedder(str(v1_onnx), backend="onnx", dtype="int8").embed_texts(["a cat"])[0]
+    np.testing.assert_allclose(row["embedding"], want, atol=1e-6)
