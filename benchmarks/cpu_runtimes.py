@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 
-ROUNDS = 2 if c.QUICK else 3
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 2 if c.QUICK else 3))
 THREADS = 2
 N_SHORT, N_LONG, N_IMAGES = (8, 2, 8) if c.QUICK else (32, 8, 32)
 WORKLOADS = ("texts 32x64", "texts 8x512", "images 32 JPEG")
@@ -47,6 +47,7 @@ CONTENDERS = (
     "clipbridge default",
     "clipbridge float32",
     "clipbridge bfloat16",
+    "clipbridge float32, OMP passive",
     "onnx float32",
     "onnx int8",
     "fastembed",
@@ -96,9 +97,13 @@ def jpegs(n: int) -> list[str]:
 
 # -- the child processes --------------------------------------------------------------------------
 CLIPBRIDGE_CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 job = json.load(open(sys.argv[1]))
+def peak_rss_mb():  # VmHWM: this program's own peak (ru_maxrss keeps the parent's across exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 import torch
 torch.set_num_threads(job["threads"])
 from clipbridge import Embedder
@@ -116,14 +121,18 @@ for i, (kind, items) in enumerate(job["work"]):
     vecs = emb.embed_texts(items) if kind == "text" else emb.embed_images(items)
     out["seconds"].append(time.perf_counter() - start)
     np.save(f"{job['out']}/{i}.npy", vecs)
-out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["peak_rss_mb"] = peak_rss_mb()
 print(json.dumps(out))
 """
 
 FASTEMBED_CHILD = r"""
-import json, os, resource, sys, time
+import json, sys, time
 import numpy as np
 job = json.load(open(sys.argv[1]))
+def peak_rss_mb():  # VmHWM: this program's own peak (ru_maxrss keeps the parent's across exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 from fastembed import ImageEmbedding, TextEmbedding
 kw = {"specific_model_path": job["model"], "threads": job["threads"]}
 start = time.perf_counter()
@@ -137,7 +146,7 @@ for i, (kind, items) in enumerate(job["work"]):
     vecs = np.stack(list(model.embed(items, batch_size=len(items))))
     out["seconds"].append(time.perf_counter() - start)
     np.save(f"{job['out']}/{i}.npy", vecs)
-out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["peak_rss_mb"] = peak_rss_mb()
 print(json.dumps(out))
 """
 
@@ -145,6 +154,7 @@ KWARGS: dict[str, dict[str, Any]] = {
     "clipbridge default": {},
     "clipbridge float32": {"dtype": "float32"},
     "clipbridge bfloat16": {"dtype": "bfloat16"},
+    "clipbridge float32, OMP passive": {"dtype": "float32"},
     "onnx float32": {"backend": "onnx", "dtype": "float32"},
     "onnx int8": {"backend": "onnx", "dtype": "int8"},
 }
@@ -152,7 +162,7 @@ KWARGS: dict[str, dict[str, Any]] = {
 
 def run_contender(name: str, job: dict[str, Any], scratch: Path) -> dict[str, Any]:
     """One fresh process running every workload once; its timings, RSS and vectors."""
-    out = scratch / name.replace(" ", "-")
+    out = scratch / name.replace(" ", "-").replace(",", "")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     job = {**job, "out": str(out), "kwargs": KWARGS.get(name, {})}
@@ -166,6 +176,8 @@ def run_contender(name: str, job: dict[str, Any], scratch: Path) -> dict[str, An
     spec.write_text(json.dumps(job))
     env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
     env.pop("CLIPBRIDGE_CPU_DTYPE", None)  # "default" means what a user gets
+    if name.endswith("OMP passive"):  # OpenMP threads sleep instead of spinning when idle
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     done = subprocess.run(
         [python, "-c", code, str(spec)], capture_output=True, text=True, env=env, check=False
     )
