@@ -74,17 +74,19 @@ class LocalBackend:
         return self.loaded.dtype
 
     # -- text ---------------------------------------------------------------------------------
-    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+    def tokenize(self, texts: Sequence[str], *, task: str | None = None) -> list[list[int]]:
         """Token ids with the model's special tokens, cut to ``max_length`` (and to the model's
-        own limit) keeping the last id (the end token, as the reference's truncation does)."""
+        own limit) keeping the last id (the end token, as the reference's truncation does).
+        ``task``: the model's instruction for it is prepended, as :meth:`embed_texts` does."""
         limit = min(self.config.max_length, self.loaded.max_text_length or self.config.max_length)
-        ids = [enc.ids for enc in self.loaded.tokenizer.encode_batch(list(texts))]
+        texts = self._with_instruction(texts, task)
+        ids = [enc.ids for enc in self.loaded.tokenizer.encode_batch(texts)]
         return [seq if len(seq) <= limit else [*seq[: limit - 1], seq[-1]] for seq in ids]
 
     def embed_texts(
         self, texts: Sequence[str], progress: Progress = no_progress, *, task: str | None = None
     ) -> np.ndarray:
-        return self.embed_token_ids(self.tokenize(self._with_instruction(texts, task)), progress)
+        return self.embed_token_ids(self.tokenize(texts, task=task), progress)
 
     def embed_token_ids(
         self, ids: Sequence[Sequence[int]], progress: Progress = no_progress
@@ -136,11 +138,23 @@ class LocalBackend:
                         f.cancel()
                     done = {i: out[i].copy() for i in range(chunk.start)}
                     raise InvalidInputError(exc.index, exc.reason, partial=done) from exc
-                batch = torch.from_numpy(pixels).to(self.device, self.loaded.compute_dtype)
-                with torch.inference_mode():
-                    vecs = self.loaded.model.encode_image(batch)
-                out[chunk.start : chunk.stop] = vecs[:, : self.dimension].float().cpu().numpy()
+                out[chunk.start : chunk.stop] = self._forward_image(pixels)
                 progress(len(chunk))
+        return out
+
+    def _forward_image(self, pixels: np.ndarray) -> np.ndarray:
+        batch = torch.from_numpy(pixels).to(self.device, self.loaded.compute_dtype)
+        with torch.inference_mode():
+            vecs = self.loaded.model.encode_image(batch)
+        return vecs[:, : self.dimension].float().cpu().numpy()
+
+    def embed_pixels(self, pixels: np.ndarray, progress: Progress = no_progress) -> np.ndarray:
+        """Raw vectors for preprocessed images (float32 ``(n, 3, S, S)``, from :meth:`pixels`),
+        in model batches of ``config.batch_size``."""
+        out = np.empty((len(pixels), self.dimension), dtype=np.float32)
+        for chunk in chunk_indices(len(pixels), self.config.batch_size):
+            out[chunk.start : chunk.stop] = self._forward_image(pixels[chunk.start : chunk.stop])
+            progress(len(chunk))
         return out
 
     # -- async: the work is CPU/GPU bound, so it runs in a worker thread ------------------------
