@@ -11,7 +11,7 @@ import numpy as np
 from .backends import Backend, Progress, create_backend
 from .backends.base import no_progress
 from .config import DEFAULT_MODEL, TASKS, EmbedderConfig
-from .images import ImageInput, check_image_input, decode_pixels
+from .images import ImageInput, ImageLimits, check_image_input, decode_pixels
 from .pricing import text_tokens
 from .texts import check_text
 
@@ -248,12 +248,14 @@ class Embedder:
             return self._empty()
         return self._finish(backend.embed_token_ids(ids), len(ids))
 
-    def image_pixels(self, data: bytes, index: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
+    def image_pixels(
+        self, data: bytes, index: int = 0, limits: ImageLimits | None = None
+    ) -> tuple[np.ndarray, tuple[int, int]]:
         """Encoded image bytes -> (the pixel array :meth:`embed_images` would run, the image's
-        ``(width, height)``), by one guarded decode; a bad image raises
-        ``InvalidInputError(index)``. For :meth:`embed_pixels`."""
+        ``(width, height)``), by one guarded decode (``limits``: the config's by default); a bad
+        image raises ``InvalidInputError(index)``. For :meth:`embed_pixels`."""
         backend = self._prepared("image_pixels")
-        return decode_pixels(data, index, backend.spec, backend.limits)
+        return decode_pixels(data, index, backend.spec, limits or backend.limits)
 
     def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """Embed a stack of :meth:`image_pixels` arrays (float32 ``(n, 3, S, S)``)."""
