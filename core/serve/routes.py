@@ -48,6 +48,10 @@ __all__ = ["ServerState", "router"]
 OUTPUT_TYPES = ("float", "base64")
 RETRY_AFTER_SECONDS = 1
 CLIENT_CLOSED = 499  # nginx's status for a request whose client left before the answer
+# Below these sizes a step runs on the event loop: a thread hop costs more than the work (and on
+# a fast device, where the model thread holds the GIL often, each hop waits for it).
+INLINE_TEXT_CHARS = 2048  # a request's texts tokenized inline (a short text: tens of µs)
+INLINE_OUTPUT_FLOATS = 8192  # a response encoded to JSON inline (8 rows of 1024)
 T = TypeVar("T")
 
 
@@ -70,7 +74,7 @@ def _state(request: Request) -> ServerState:
     return request.app.state.serve
 
 
-def require_key(request: Request) -> None:
+async def require_key(request: Request) -> None:  # async: no thread hop per request
     if not _state(request).keys.accepts(request.headers.get("authorization")):
         raise ServeError(
             401,
@@ -181,9 +185,16 @@ async def _prepare(
         for i, item in enumerate(items)
         if item.kind == "image"
     }
-    counting = loop.run_in_executor(
-        state.pool, _ready_texts, embedder, [items[i].value for i in texts], task
-    )
+    text_values = [items[i].value for i in texts]
+    counting: asyncio.Future[tuple[list[list[int]] | None, list[int]]]
+    if sum(len(text) for text in text_values) <= INLINE_TEXT_CHARS:
+        counting = loop.create_future()
+        try:
+            counting.set_result(_ready_texts(embedder, text_values, task))
+        except Exception as exc:
+            counting.set_exception(exc)
+    else:
+        counting = loop.run_in_executor(state.pool, _ready_texts, embedder, text_values, task)
     try:
         results = await asyncio.gather(*tasks.values(), return_exceptions=True)
         ids, counts = await counting
@@ -340,7 +351,7 @@ async def embeddings(request: Request) -> Response:
         raise ServeError(400, f"input[{exc.index}]: {exc.reason}") from exc
     finally:
         batcher.release(len(items))
-    content = await asyncio.to_thread(
+    encode = functools.partial(
         _encode,
         vectors,
         model=state.settings.model_name,
@@ -349,6 +360,8 @@ async def embeddings(request: Request) -> Response:
         normalized=body.normalized,
         dimensions=body.dimensions,
     )
+    small = vectors.size <= INLINE_OUTPUT_FLOATS
+    content = encode() if small else await asyncio.to_thread(encode)
     return Response(content, media_type="application/json")
 
 
