@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -51,7 +52,7 @@ CLIENT_CLOSED = 499  # nginx's status for a request whose client left before the
 # Below these sizes a step runs on the event loop: a thread hop costs more than the work (and on
 # a fast device, where the model thread holds the GIL often, each hop waits for it).
 INLINE_TEXT_CHARS = 2048  # a request's texts tokenized inline (a short text: tens of µs)
-INLINE_OUTPUT_FLOATS = 8192  # a response encoded to JSON inline (8 rows of 1024)
+INLINE_OUTPUT_FLOATS = 8192  # a response encoded to JSON inline (8 rows of 1024, ~1 ms)
 T = TypeVar("T")
 
 
@@ -299,7 +300,7 @@ def _encode(
         "usage": {"total_tokens": tokens, "prompt_tokens": tokens},
         "data": [{"object": "embedding", "index": i, "embedding": r} for i, r in enumerate(rows)],
     }
-    return json.dumps(body, separators=(",", ":")).encode()
+    return orjson.dumps(body)  # ~10x json.dumps on 768 floats: it runs on the event loop
 
 
 @router.post(
