@@ -12,7 +12,7 @@ from .backends import Backend, Progress, create_backend
 from .backends.base import no_progress
 from .config import DEFAULT_MODEL, EmbedderConfig, check_task
 from .errors import ClipBridgeError
-from .images import ImageInput, check_image_input
+from .images import ImageInput, ImageLimits, check_image_input, decode_pixels
 from .precision import quantize
 from .pricing import text_tokens
 from .texts import check_text
@@ -239,6 +239,59 @@ class Embedder:
         if tokenize is None:
             return [text_tokens([text]) for text in items]
         return [len(ids) for ids in tokenize(items)]
+
+    # -- prepared inputs: decode and tokenize once, elsewhere, then embed ----------------------
+    @property
+    def prepares_inputs(self) -> bool:
+        """Whether the backend embeds prepared inputs (:meth:`tokenize` + :meth:`embed_token_ids`,
+        :meth:`image_pixels` + :meth:`embed_pixels`); True for the local backend, False for the
+        API backend (which takes only texts and encoded images)."""
+        backend = self._backend
+        return all(
+            hasattr(backend, name)
+            for name in ("tokenize", "embed_token_ids", "embed_pixels", "spec")
+        )
+
+    def _prepared(self, verb: str) -> Any:
+        if not self.prepares_inputs:
+            raise TypeError(f"{verb} needs a backend that embeds prepared inputs (the local one)")
+        return self._backend
+
+    def tokenize(self, texts: Sequence[str], *, task: str | None = None) -> list[list[int]]:
+        """The token ids :meth:`embed_texts` would run (``task``'s instruction included), for
+        :meth:`embed_token_ids`: a server tokenizes in its request threads, the model thread
+        only runs the forward pass.
+
+        Example::
+
+            ids = emb.tokenize(["a cat"])
+            emb.embed_token_ids(ids)      # == emb.embed_texts(["a cat"])
+        """
+        task = self._check_task(task)
+        return self._prepared("tokenize").tokenize(self._check_texts(texts), task=task)
+
+    def embed_token_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """Embed texts tokenized by :meth:`tokenize` -> float32 ``(len(ids), dimension)``."""
+        backend = self._prepared("embed_token_ids")
+        if not ids:
+            return self._empty()
+        return self._finish(backend.embed_token_ids(ids), len(ids))
+
+    def image_pixels(
+        self, data: bytes, index: int = 0, limits: ImageLimits | None = None
+    ) -> tuple[np.ndarray, tuple[int, int]]:
+        """Encoded image bytes -> (the pixel array :meth:`embed_images` would run, the image's
+        ``(width, height)``), by one guarded decode (``limits``: the config's by default); a bad
+        image raises ``InvalidInputError(index)``. For :meth:`embed_pixels`."""
+        backend = self._prepared("image_pixels")
+        return decode_pixels(data, index, backend.spec, limits or backend.limits)
+
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Embed a stack of :meth:`image_pixels` arrays (float32 ``(n, 3, S, S)``)."""
+        backend = self._prepared("embed_pixels")
+        if not len(pixels):
+            return self._empty()
+        return self._finish(backend.embed_pixels(pixels), len(pixels))
 
     def close(self) -> None:
         """Release the backend's resources (HTTP connections); the Embedder is unusable after."""

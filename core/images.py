@@ -44,6 +44,7 @@ __all__ = [
     "center_crop",
     "check_image_input",
     "decode_image",
+    "decode_pixels",
     "describe_input",
     "draft_size",
     "encode_for_upload",
@@ -617,6 +618,26 @@ def load_pixels(
     img = load_image(item, index, limits, draft_size=draft_size(spec))
     with _pixel_limit(_OUTPUT_BOUNDED):
         return preprocess(img, spec)
+
+
+@_one_input
+def decode_pixels(
+    data: bytes, index: int, spec: PreprocessSpec, limits: ImageLimits
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """One guarded decode of encoded bytes -> (the model's pixel array, the image's size).
+
+    The size is the full ``(width, height)`` as stored (what billing counts), also when
+    ``spec.fast_decode`` let a JPEG decode at a reduced scale.
+    """
+    img = decode_image(data, index, limits, draft_size=draft_size(spec))
+    size = img.size
+    if spec.fast_decode and img.format == "JPEG":  # drafted: the header's size is the full one
+        with Image.open(io.BytesIO(data), formats=("JPEG",)) as header:
+            size = header.size
+    with _pixel_limit(_OUTPUT_BOUNDED):
+        pixels = preprocess(to_rgb(img, index), spec)
+    img.close()
+    return pixels, size
 
 
 def _png(img: Image.Image) -> bytes:

@@ -28,8 +28,11 @@ class Backend(Protocol):
     ``task`` (``None`` or ``"retrieval.query"``) marks texts as search queries: the backend adds
     the model's instruction for it, if the model has one. Normalization, empty input and progress
     bars are the Embedder's job. A backend with a tokenizer may also offer
-    ``tokenize(texts) -> list[list[int]]`` (the ids the model reads);
-    :meth:`Embedder.count_tokens <clipbridge.Embedder.count_tokens>` uses it when present.
+    ``tokenize(texts, *, task=None) -> list[list[int]]`` (the ids the model reads);
+    :meth:`Embedder.count_tokens <clipbridge.Embedder.count_tokens>` uses it when present. A
+    backend that embeds prepared inputs (the local one; ``Embedder.prepares_inputs``) also offers
+    ``embed_token_ids(ids)``, ``embed_pixels(pixels)`` and ``spec``/``limits`` (how its images
+    are decoded and preprocessed).
     """
 
     @property

@@ -75,18 +75,20 @@ class ModelPipeline:
         prefix = self.model_info.task_instructions.get(task, "") if task is not None else ""
         return [prefix + text for text in texts] if prefix else list(texts)
 
-    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+    def tokenize(self, texts: Sequence[str], *, task: str | None = None) -> list[list[int]]:
         """Token ids with the model's special tokens, cut to ``max_length`` (and to the model's
-        own limit) keeping the last id (the end token, as the reference's truncation does)."""
+        own limit) keeping the last id (the end token, as the reference's truncation does).
+        ``task``: the model's instruction for it is prepended, as :meth:`embed_texts` does."""
         own = self.model_info.max_text_length
         limit = min(self.config.max_length, own or self.config.max_length)
-        ids = [enc.ids for enc in self.model_info.tokenizer.encode_batch(list(texts))]
+        texts = self._with_instruction(texts, task)
+        ids = [enc.ids for enc in self.model_info.tokenizer.encode_batch(texts)]
         return [seq if len(seq) <= limit else [*seq[: limit - 1], seq[-1]] for seq in ids]
 
     def embed_texts(
         self, texts: Sequence[str], progress: Progress = no_progress, *, task: str | None = None
     ) -> np.ndarray:
-        return self.embed_token_ids(self.tokenize(self._with_instruction(texts, task)), progress)
+        return self.embed_token_ids(self.tokenize(texts, task=task), progress)
 
     def embed_token_ids(
         self, ids: Sequence[Sequence[int]], progress: Progress = no_progress
@@ -139,6 +141,16 @@ class ModelPipeline:
                     raise InvalidInputError(exc.index, exc.reason, partial=done) from exc
                 out[chunk.start : chunk.stop] = self.forward_image(pixels)[:, : self.dimension]
                 progress(len(chunk))
+        return out
+
+    def embed_pixels(self, pixels: np.ndarray, progress: Progress = no_progress) -> np.ndarray:
+        """Raw vectors for preprocessed images (float32 ``(n, 3, S, S)``, from :meth:`pixels`),
+        in model batches of ``config.batch_size``."""
+        out = np.empty((len(pixels), self.dimension), dtype=np.float32)
+        for chunk in chunk_indices(len(pixels), self.config.batch_size):
+            batch = pixels[chunk.start : chunk.stop]
+            out[chunk.start : chunk.stop] = self.forward_image(batch)[:, : self.dimension]
+            progress(len(chunk))
         return out
 
     # -- async: the work is CPU/GPU bound, so it runs in a worker thread ------------------------

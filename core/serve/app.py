@@ -101,6 +101,8 @@ def create_app(
             max_batch_size=settings.max_batch_size,
             max_wait_ms=settings.max_wait_ms,
             max_queue=settings.max_queue,
+            # Decoded images held at once: a batch in the model, a batch waiting, one per worker.
+            max_pixel_items=2 * settings.max_batch_size + settings.workers,
             metrics=metrics,
         )
         state.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="clipbridge-decode")

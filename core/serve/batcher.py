@@ -6,11 +6,20 @@ runs each on a single model thread, so the event loop is never blocked by the mo
 are written back to each request's row, in order. Admission is bounded: :meth:`Batcher.reserve`
 refuses items beyond ``max_queue`` (the server answers 429).
 
+An item is either raw (a text ``str``, encoded image ``bytes``: the model thread tokenizes or
+decodes it) or prepared by the request's worker threads while the model runs the batch before
+(token ids from :meth:`Embedder.tokenize <clipbridge.Embedder.tokenize>`, a pixel array from
+:meth:`Embedder.image_pixels <clipbridge.Embedder.image_pixels>`): the model thread then only
+pads or stacks them and runs the forward pass. Decoded pixels are far larger than encoded bytes,
+so :attr:`Batcher.pixels` bounds how many are held at once (:class:`PixelBudget`).
+
 Example::
 
     batcher = Batcher(embedder, max_batch_size=32, max_wait_ms=5, max_queue=512)
     await batcher.start()
     vectors = await batcher.submit([("text", "a cat"), ("image", png_bytes)])   # (2, dim)
+    ids = embedder.tokenize(["a cat"])
+    vectors = await batcher.submit([("text", ids[0])])                          # prepared
     await batcher.stop()
 """
 
@@ -31,11 +40,67 @@ from ..embedder import Embedder
 from ..errors import InvalidInputError
 from .metrics import ServeMetrics
 
-__all__ = ["Batcher", "Kind"]
+__all__ = ["Batcher", "Kind", "PixelBudget"]
 
 Kind = Literal["text", "image"]
 _KINDS: tuple[Kind, ...] = ("text", "image")
-_Queue = tuple[Kind, str | None]  # (kind, task): texts of different tasks never share a batch
+# (kind, task, prepared): raw texts of different tasks never share a batch (prepared token ids
+# carry their instruction already), and raw items never share one with prepared items.
+_Queue = tuple[Kind, str | None, bool]
+
+
+def _is_prepared(kind: Kind, payload: Any) -> bool:
+    return not isinstance(payload, str) if kind == "text" else isinstance(payload, np.ndarray)
+
+
+class PixelBudget:
+    """How many decoded images may be held at once (FIFO, so no request starves).
+
+    A request takes places for all its images before decoding them and gives them back when its
+    vectors are done, so at most ``capacity`` pixel arrays wait for the model (a request with
+    more images than that takes the whole budget and runs alone).
+
+    Example::
+
+        budget = PixelBudget(72)
+        taken = await budget.acquire(3)   # waits while fewer than 3 places are free
+        ...                               # decode, submit, await the vectors
+        budget.release(taken)
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.free = capacity
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    async def acquire(self, n: int) -> int:
+        """Take ``min(n, capacity)`` places, waiting in line for them; returns how many."""
+        n = min(n, self.capacity)
+        if not self._waiters and self.free >= n:
+            self.free -= n
+            return n
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((n, waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # granted, then cancelled: give back
+                self.release(n)
+            else:
+                self._waiters.remove((n, waiter))
+                self._grant()
+            raise
+        return n
+
+    def release(self, n: int) -> None:
+        self.free += n
+        self._grant()
+
+    def _grant(self) -> None:
+        while self._waiters and self._waiters[0][0] <= self.free:
+            n, waiter = self._waiters.popleft()
+            self.free -= n
+            waiter.set_result(None)
 
 
 class _Job:
@@ -81,6 +146,7 @@ class Batcher:
         max_batch_size: int,
         max_wait_ms: float,
         max_queue: int,
+        max_pixel_items: int | None = None,
         metrics: ServeMetrics | None = None,
     ) -> None:
         self.embedder = embedder
@@ -88,6 +154,8 @@ class Batcher:
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
         self.metrics = metrics or ServeMetrics()
+        # Decoded images held at once: by default one batch in the model and one waiting.
+        self.pixels = PixelBudget(max_pixel_items or 2 * max_batch_size)
         self.batch_sizes: dict[Kind, Counter[int]] = {kind: Counter() for kind in _KINDS}
         self._queues: dict[_Queue, deque[_Entry]] = {}
         self._admitted = 0
@@ -132,10 +200,12 @@ class Batcher:
     async def submit(
         self, items: Sequence[tuple[Kind, Any]], *, task: str | None = None
     ) -> np.ndarray:
-        """Embed ``items`` (``("text", str)`` / ``("image", bytes)``) -> raw float32 rows.
+        """Embed ``items`` -> raw float32 rows. An item is ``("text", str)`` or
+        ``("image", bytes)``, or prepared: ``("text", token_ids)`` from ``Embedder.tokenize``,
+        ``("image", pixels)`` from ``Embedder.image_pixels``.
 
-        ``task`` applies to the texts (``Embedder.embed_texts(..., task=task)``); texts are
-        batched only with texts of the same task.
+        ``task`` applies to raw texts (``Embedder.embed_texts(..., task=task)``), which are
+        batched only with texts of the same task; prepared ids were tokenized with theirs.
 
         The request fails whole: the first error of any of its items is raised, and its other
         items still queued are dropped, not computed.
@@ -147,7 +217,8 @@ class Batcher:
             return job.out
         now = time.monotonic()
         for row, (kind, payload) in enumerate(items):
-            key: _Queue = (kind, task if kind == "text" else None)
+            prepared = _is_prepared(kind, payload)
+            key: _Queue = (kind, task if kind == "text" and not prepared else None, prepared)
             self._queues.setdefault(key, deque()).append(_Entry(job, row, payload, now))
         self._wakeup.set()
         return await job.future
@@ -199,9 +270,14 @@ class Batcher:
 
     async def _embed(self, key: _Queue, batch: list[_Entry]) -> None:
         loop = asyncio.get_running_loop()
-        kind, task = key
-        if kind == "text":
-            embed: Any = functools.partial(self.embedder.embed_texts, task=task)
+        kind, task, prepared = key
+        embed: Any
+        if prepared and kind == "text":
+            embed = self.embedder.embed_token_ids
+        elif prepared:
+            embed = _embed_pixels(self.embedder)
+        elif kind == "text":
+            embed = functools.partial(self.embedder.embed_texts, task=task)
         else:
             embed = self.embedder.embed_images
         while batch:
@@ -227,3 +303,10 @@ class Batcher:
                 entry.job.put(entry.row, vector)
             self.metrics.inputs.labels(kind=kind).inc(len(batch))
             return
+
+
+def _embed_pixels(embedder: Embedder) -> Any:
+    def embed(pixels: list[np.ndarray]) -> np.ndarray:  # stacked on the model thread
+        return embedder.embed_pixels(np.stack(pixels))
+
+    return embed

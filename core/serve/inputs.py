@@ -2,7 +2,9 @@
 
 A string is never read as a local path: an image arrives as an http(s) URL (fetched only when
 the server allows URLs, through :mod:`clipbridge.serve.urls`), a ``data:`` URI or plain base64,
-and is decoded here into bytes before the :class:`~clipbridge.Embedder` sees it.
+and is decoded here, once: into the model's pixel array (:meth:`Embedder.image_pixels
+<clipbridge.Embedder.image_pixels>`) when the backend embeds prepared inputs, else checked by a
+full guarded decode and carried as bytes.
 
 Example::
 
@@ -17,12 +19,23 @@ import binascii
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
+from ..embedder import Embedder
 from ..errors import InvalidInputError
 from ..images import ImageLimits, decode_image
 from ..pricing import image_tokens
 from .urls import UrlPolicy, fetch_image_url
 
-__all__ = ["ImageReady", "InputItem", "check_image", "image_bytes", "parse_items", "prepare_image"]
+__all__ = [
+    "ImageReady",
+    "InputItem",
+    "check_image",
+    "decode_image_item",
+    "image_bytes",
+    "parse_items",
+    "prepare_image",
+]
 
 _IMAGE_KEYS = ("image", "url", "bytes")
 _KEYS = ("text", *_IMAGE_KEYS)
@@ -39,9 +52,10 @@ class InputItem:
 
 @dataclass(frozen=True)
 class ImageReady:
-    """An image checked by a full guarded decode: its encoded bytes and its billed tokens."""
+    """An image checked by a full guarded decode and its billed tokens; ``data`` is what the
+    batcher embeds: the model's pixel array (prepared inputs) or the encoded bytes."""
 
-    data: bytes
+    data: np.ndarray | bytes
     tokens: int
 
 
@@ -148,6 +162,20 @@ def check_image(data: bytes, index: int, limits: ImageLimits) -> ImageReady:
     return ImageReady(data, image_tokens(width, height))
 
 
-def prepare_image(item: InputItem, index: int, limits: ImageLimits, urls: UrlPolicy) -> ImageReady:
-    """:func:`image_bytes` then :func:`check_image` (blocking: call from a worker thread)."""
-    return check_image(image_bytes(item, index, limits, urls), index, limits)
+def decode_image_item(
+    data: bytes, index: int, limits: ImageLimits, embedder: Embedder
+) -> ImageReady:
+    """The one decode of an image: to pixels when ``embedder.prepares_inputs``, else
+    :func:`check_image` (blocking: call from a worker thread)."""
+    if not embedder.prepares_inputs:
+        return check_image(data, index, limits)
+    pixels, (width, height) = embedder.image_pixels(data, index, limits)
+    return ImageReady(pixels, image_tokens(width, height))
+
+
+def prepare_image(
+    item: InputItem, index: int, limits: ImageLimits, urls: UrlPolicy, embedder: Embedder
+) -> ImageReady:
+    """:func:`image_bytes` then :func:`decode_image_item` (blocking: call from a worker
+    thread)."""
+    return decode_image_item(image_bytes(item, index, limits, urls), index, limits, embedder)

@@ -2,6 +2,9 @@
 
 Nothing here touches a backend, a tensor or PIL: images are prepared by
 :mod:`clipbridge.serve.inputs`, vectors come from the :class:`~clipbridge.serve.batcher.Batcher`.
+Each item is made ready once, in the worker threads, while the model thread runs other batches:
+a text is tokenized once (the ids bill the request and go to the model), an image decoded once
+(its size bills it, its pixel array goes to the model).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -28,7 +32,7 @@ from ..images import ImageLimits
 from ..precision import quantize
 from .batcher import Batcher, Kind
 from .errors import ServeError, field_error
-from .inputs import ImageReady, InputItem, check_image, parse_items, prepare_image
+from .inputs import ImageReady, InputItem, decode_image_item, parse_items, prepare_image
 from .metrics import CONTENT_TYPE, ServeMetrics
 from .schemas import (
     EmbeddingRequest,
@@ -47,6 +51,10 @@ OUTPUT_TYPES = ("float", "base64", "binary", "ubinary")
 """Jina's ``embedding_type`` values; binary/ubinary are sign bits as in ``clipbridge.precision``."""
 RETRY_AFTER_SECONDS = 1
 CLIENT_CLOSED = 499  # nginx's status for a request whose client left before the answer
+# Below these sizes a step runs on the event loop: a thread hop costs more than the work (and on
+# a fast device, where the model thread holds the GIL often, each hop waits for it).
+INLINE_TEXT_CHARS = 2048  # a request's texts tokenized inline (a short text: tens of µs)
+INLINE_OUTPUT_FLOATS = 8192  # a response encoded to JSON inline (8 rows of 1024, ~1 ms)
 T = TypeVar("T")
 
 
@@ -69,7 +77,7 @@ def _state(request: Request) -> ServerState:
     return request.app.state.serve
 
 
-def require_key(request: Request) -> None:
+async def require_key(request: Request) -> None:  # async: no thread hop per request
     if not _state(request).keys.accepts(request.headers.get("authorization")):
         raise ServeError(
             401,
@@ -145,21 +153,41 @@ async def _ready_image(item: InputItem, index: int, state: ServerState) -> Image
     requests never queue behind it.
     """
     loop = asyncio.get_running_loop()
+    embedder = state.embedder
+    assert embedder is not None
     if item.source != "url":
         return await loop.run_in_executor(
-            state.pool, prepare_image, item, index, state.limits, state.urls
+            state.pool, prepare_image, item, index, state.limits, state.urls, embedder
         )
     fetch = functools.partial(
         fetch_image_url, item.value, index, limits=state.limits, policy=state.urls
     )
     data = await loop.run_in_executor(state.fetch_pool, fetch)
-    return await loop.run_in_executor(state.pool, check_image, data, index, state.limits)
+    return await loop.run_in_executor(
+        state.pool, decode_image_item, data, index, state.limits, embedder
+    )
+
+
+def _ready_texts(
+    embedder: Embedder, texts: list[str], task: str | None
+) -> tuple[list[list[int]] | None, list[int]]:
+    """(token ids for the model or None, tokens billed per text), tokenizing once where the
+    backend embeds prepared inputs (twice only for a task with an instruction, which is not
+    billed)."""
+    if not texts:
+        return ([] if embedder.prepares_inputs else None), []
+    if not embedder.prepares_inputs:
+        return None, embedder.count_tokens(texts)
+    ids = embedder.tokenize(texts, task=task)
+    counts = [len(seq) for seq in ids] if task is None else embedder.count_tokens(texts)
+    return ids, counts
 
 
 async def _prepare(
-    items: Sequence[InputItem], state: ServerState, embedder: Embedder
+    items: Sequence[InputItem], state: ServerState, embedder: Embedder, task: str | None
 ) -> tuple[list[tuple[Kind, Any]], int]:
-    """Fetch, decode and check every item in worker threads -> (batcher items, tokens billed)."""
+    """Fetch, decode, tokenize and check every item in worker threads -> (batcher items,
+    tokens billed)."""
     loop = asyncio.get_running_loop()
     texts = [i for i, item in enumerate(items) if item.kind == "text"]
     tasks: dict[int, asyncio.Future[Any]] = {
@@ -167,12 +195,19 @@ async def _prepare(
         for i, item in enumerate(items)
         if item.kind == "image"
     }
-    counting = loop.run_in_executor(
-        state.pool, embedder.count_tokens, [items[i].value for i in texts]
-    )
+    text_values = [items[i].value for i in texts]
+    counting: asyncio.Future[tuple[list[list[int]] | None, list[int]]]
+    if sum(len(text) for text in text_values) <= INLINE_TEXT_CHARS:
+        counting = loop.create_future()
+        try:
+            counting.set_result(_ready_texts(embedder, text_values, task))
+        except Exception as exc:
+            counting.set_exception(exc)
+    else:
+        counting = loop.run_in_executor(state.pool, _ready_texts, embedder, text_values, task)
     try:
         results = await asyncio.gather(*tasks.values(), return_exceptions=True)
-        counts = await counting
+        ids, counts = await counting
     except asyncio.CancelledError:  # the client left: stop fetches and decodes not yet begun
         for task in (*tasks.values(), counting):
             task.cancel()
@@ -188,9 +223,13 @@ async def _prepare(
         if bad is None:
             raise errors[0]
         raise bad
+    text_payloads: dict[int, Any] = dict(zip(texts, ids, strict=True)) if ids is not None else {}
     out: list[tuple[Kind, Any]] = []
     for i, item in enumerate(items):
-        out.append(("text", item.value) if item.kind == "text" else ("image", ready[i].data))
+        if item.kind == "text":
+            out.append(("text", text_payloads.get(i, item.value)))
+        else:
+            out.append(("image", ready[i].data))
     tokens = sum(counts) + sum(r.tokens for r in results)
     return out, tokens
 
@@ -272,7 +311,7 @@ def _encode(
         "usage": {"total_tokens": tokens, "prompt_tokens": tokens},
         "data": [{"object": "embedding", "index": i, "embedding": r} for i, r in enumerate(rows)],
     }
-    return json.dumps(body, separators=(",", ":")).encode()
+    return orjson.dumps(body)  # ~10x json.dumps on 768 floats: it runs on the event loop
 
 
 @router.post(
@@ -306,9 +345,17 @@ async def embeddings(request: Request) -> Response:
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
+    task = _task(body.task)
+    n_images = sum(item.kind == "image" for item in items) if embedder.prepares_inputs else 0
+
     async def compute() -> tuple[np.ndarray, int]:
-        ready, tokens = await _prepare(items, state, embedder)
-        return await batcher.submit(ready, task=_task(body.task)), tokens
+        # Decoded pixels wait for the model: take places for them before decoding.
+        taken = await batcher.pixels.acquire(n_images) if n_images else 0
+        try:
+            ready, tokens = await _prepare(items, state, embedder, task)
+            return await batcher.submit(ready, task=task), tokens
+        finally:
+            batcher.pixels.release(taken)
 
     try:
         vectors, tokens = await _unless_client_gone(request, compute())
@@ -316,7 +363,7 @@ async def embeddings(request: Request) -> Response:
         raise ServeError(400, f"input[{exc.index}]: {exc.reason}") from exc
     finally:
         batcher.release(len(items))
-    content = await asyncio.to_thread(
+    encode = functools.partial(
         _encode,
         vectors,
         model=state.settings.model_name,
@@ -325,6 +372,8 @@ async def embeddings(request: Request) -> Response:
         normalized=body.normalized,
         dimensions=body.dimensions,
     )
+    small = vectors.size <= INLINE_OUTPUT_FLOATS
+    content = encode() if small else await asyncio.to_thread(encode)
     return Response(content, media_type="application/json")
 
 
