@@ -5,12 +5,18 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# dtype="auto" picks bfloat16 on CPUs with native bf16; the suite compares default Embedders with
+# the reference's float32 outputs at 1e-5, so it pins "auto" to float32 on every CPU (child
+# processes inherit it). tests/core/test_cpu_dtype.py unsets it to test the real choice.
+os.environ["CLIPBRIDGE_CPU_DTYPE"] = "float32"
 
 pytest_plugins = ["conftest_api"]  # the Jina-API test server fixture (tests/conftest_api.py)
 

@@ -26,6 +26,10 @@ EXTRAS = {"local": "local", "onnx": "onnx", "api": "api"}
 def create_backend(config: EmbedderConfig) -> Backend:
     """Instantiate the backend named by ``config.backend``."""
     module_name, _, class_name = BACKENDS[config.backend].partition(":")
+    if config.backend == "local":
+        from ..models.omp import prefer_passive_omp
+
+        prefer_passive_omp()  # before torch loads: see clipbridge.models.omp
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -144,6 +144,15 @@ def _write_jsonl(fh: Any, inputs: list[tuple[str, str]], vectors: np.ndarray) ->
         fh.write("\n")
 
 
+def _dtype_line(requested: str, loaded: Any) -> str:
+    """``bfloat16 (auto)``, plus the activations' dtype where it differs from the weights'."""
+    name = str(loaded.dtype).removeprefix("torch.")
+    line = f"{name} (auto)" if requested == "auto" else name
+    if loaded.compute_dtype != loaded.dtype:
+        line += f", computed in {str(loaded.compute_dtype).removeprefix('torch.')}"
+    return line
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     emb = embedder_from_args(args)
     info = {"model": emb.model, "backend": emb.config.backend, "dimension": emb.dimension}
@@ -153,10 +162,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
         info.update(
             parameters=loaded.num_parameters,
             device=str(loaded.device),
-            dtype=str(loaded.dtype).removeprefix("torch."),
+            dtype=_dtype_line(emb.config.dtype, loaded),
             folder=str(loaded.folder),
             image_size=backend.spec.size,
         )
+        if loaded.device.type == "cpu":
+            from ..models.files import cpu_capability
+
+            info["cpu"] = cpu_capability()
     details = getattr(backend, "details", None)  # the onnx backend
     if loaded is None and callable(details):
         info.update(details())

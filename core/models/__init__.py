@@ -22,6 +22,9 @@ from ..errors import ModelLoadError
 from .base import LoadedModel, ModelFamily, ModelInfo
 from .families import FAMILIES, family_for
 from .hub import fetch_model_files, hub_reachable, model_source, read_json
+from .omp import prefer_passive_omp
+
+prefer_passive_omp()  # torch loads later, with load_model: see clipbridge.models.omp
 
 __all__ = [
     "FAMILIES",

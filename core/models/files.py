@@ -7,6 +7,7 @@ no torch; its names are re-exported here.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,11 @@ from ..errors import ModelLoadError
 from .hub import HUB_PROBE_TIMEOUT, fetch_model_files, hub_reachable, model_source, read_json
 
 __all__ = [
+    "CPU_DTYPE_ENV",
     "HUB_PROBE_TIMEOUT",
     "compute_dtype_for",
+    "cpu_capability",
+    "cpu_native_matmul",
     "fetch_model_files",
     "hub_reachable",
     "load_weights",
@@ -29,6 +33,7 @@ __all__ = [
     "resolve_dtype",
 ]
 
+CPU_DTYPE_ENV = "CLIPBRIDGE_CPU_DTYPE"  # what dtype="auto" means on a CPU, when set
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -46,9 +51,50 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def cpu_native_matmul(dtype: torch.dtype) -> bool:
+    """True when this CPU runs ``dtype`` matrix products natively (oneDNN's own check).
+
+    bfloat16 needs AVX512-BF16 or AMX, float16 AVX512-FP16 or AMX-FP16; float32 is always native.
+    """
+    if dtype == torch.float32:
+        return True
+    checks = {
+        torch.bfloat16: "_is_mkldnn_bf16_supported",
+        torch.float16: "_is_mkldnn_fp16_supported",
+    }
+    try:
+        return bool(getattr(torch.ops.mkldnn, checks[dtype])())
+    except (AttributeError, KeyError, RuntimeError):
+        return False
+
+
+def cpu_capability() -> str:
+    """One line on what this CPU offers: ``"AVX2; native bf16: no"``."""
+    native = "yes" if cpu_native_matmul(torch.bfloat16) else "no"
+    return f"{torch.backends.cpu.get_cpu_capability()}; native bf16: {native}"
+
+
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """The weights' dtype for ``dtype`` on ``device``.
+
+    ``"auto"`` is bfloat16 on CUDA and on CPUs with native bf16 matrix instructions (3-4x faster
+    than float32 there, cosine >= 0.9997 to it), float32 elsewhere. ``"float32"`` is the exact
+    one (the reference's outputs within 1e-5). ``CLIPBRIDGE_CPU_DTYPE`` (``float32`` or
+    ``bfloat16``) overrides what ``"auto"`` means on a CPU.
+    """
     if dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+        if device.type == "cuda":
+            return torch.bfloat16
+        if device.type != "cpu":
+            return torch.float32
+        forced = os.environ.get(CPU_DTYPE_ENV, "").strip()
+        if forced:
+            if forced not in ("float32", "bfloat16"):
+                raise ModelLoadError(
+                    f"{CPU_DTYPE_ENV} must be 'float32' or 'bfloat16', not {forced!r}"
+                )
+            return _DTYPES[forced]
+        return torch.bfloat16 if cpu_native_matmul(torch.bfloat16) else torch.float32
     return _DTYPES[dtype]
 
 
@@ -62,15 +108,7 @@ def compute_dtype_for(device: torch.device, dtype: torch.dtype) -> torch.dtype:
     """
     if device.type != "cpu" or dtype == torch.float32:
         return dtype
-    checks = {
-        torch.bfloat16: "_is_mkldnn_bf16_supported",
-        torch.float16: "_is_mkldnn_fp16_supported",
-    }
-    try:
-        native = bool(getattr(torch.ops.mkldnn, checks[dtype])())
-    except (AttributeError, KeyError, RuntimeError):
-        native = False
-    return dtype if native else torch.float32
+    return dtype if cpu_native_matmul(dtype) else torch.float32
 
 
 # -- safetensors, one tensor at a time ------------------------------------------------------------

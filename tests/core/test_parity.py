@@ -14,7 +14,7 @@ ATOL, RTOL = 1e-5, 1e-4
 
 @pytest.fixture(scope="module")
 def raw512(tiny_model_path):
-    return Embedder(tiny_model_path, normalize=False, max_length=512)
+    return Embedder(tiny_model_path, dtype="float32", normalize=False, max_length=512)
 
 
 def test_token_ids_equal_reference(raw512, fixture_texts, expected):
@@ -26,7 +26,7 @@ def test_token_ids_equal_reference(raw512, fixture_texts, expected):
 
 
 def test_token_ids_maxlen16(tiny_model_path, fixture_texts, expected):
-    emb = Embedder(tiny_model_path, normalize=False, max_length=16)
+    emb = Embedder(tiny_model_path, dtype="float32", normalize=False, max_length=16)
     for row, seq in zip(
         expected["text_input_ids_maxlen16"], emb.backend.tokenize(fixture_texts), strict=True
     ):
@@ -39,21 +39,21 @@ def test_text_embeddings_raw(raw512, fixture_texts, expected):
 
 
 def test_text_embeddings_maxlen16(tiny_model_path, fixture_texts, expected):
-    emb = Embedder(tiny_model_path, normalize=False, max_length=16)
+    emb = Embedder(tiny_model_path, dtype="float32", normalize=False, max_length=16)
     got = emb.embed_texts(fixture_texts)
     np.testing.assert_allclose(got, expected["text_embeds_raw_maxlen16"], atol=ATOL, rtol=RTOL)
-    normed = Embedder(tiny_model_path, max_length=16).embed_texts(fixture_texts)
+    normed = Embedder(tiny_model_path, dtype="float32", max_length=16).embed_texts(fixture_texts)
     np.testing.assert_allclose(normed, expected["text_embeds_maxlen16"], atol=ATOL, rtol=RTOL)
 
 
 def test_normalized_text_embeddings(tiny_model_path, fixture_texts, expected):
-    got = Embedder(tiny_model_path, max_length=512).embed_texts(fixture_texts)
+    got = Embedder(tiny_model_path, dtype="float32", max_length=512).embed_texts(fixture_texts)
     np.testing.assert_allclose(got, expected["text_embeds"], atol=ATOL, rtol=RTOL)
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6)
 
 
 def test_default_max_length_is_the_model_window(tiny_model_path, fixture_texts):
-    emb = Embedder(tiny_model_path)
+    emb = Embedder(tiny_model_path, dtype="float32")
     assert emb.config.max_length == 8192
     assert len(emb.backend.tokenize(fixture_texts)[4]) > 512  # not truncated at 512
 
@@ -66,7 +66,7 @@ def test_pixel_values(raw512, fixture_images, expected):
 def test_image_embeddings(raw512, tiny_model_path, fixture_images, expected):
     got = raw512.embed_images(fixture_images)
     np.testing.assert_allclose(got, expected["image_embeds_raw"], atol=ATOL, rtol=RTOL)
-    normed = Embedder(tiny_model_path).embed_images(fixture_images)
+    normed = Embedder(tiny_model_path, dtype="float32").embed_images(fixture_images)
     np.testing.assert_allclose(normed, expected["image_embeds"], atol=ATOL, rtol=RTOL)
 
 
@@ -81,8 +81,10 @@ def test_rgba_is_converted_before_resizing(raw512, fixture_images, expected):
 
 
 def test_batch_of_one_equals_batch_of_many(tiny_model_path, fixture_texts, fixture_images):
-    one = Embedder(tiny_model_path, normalize=False, batch_size=1, max_length=512)
-    many = Embedder(tiny_model_path, normalize=False, batch_size=64, max_length=512)
+    one = Embedder(tiny_model_path, dtype="float32", normalize=False, batch_size=1, max_length=512)
+    many = Embedder(
+        tiny_model_path, dtype="float32", normalize=False, batch_size=64, max_length=512
+    )
     np.testing.assert_allclose(
         one.embed_texts(fixture_texts), many.embed_texts(fixture_texts), atol=2e-6, rtol=0
     )
@@ -92,7 +94,7 @@ def test_batch_of_one_equals_batch_of_many(tiny_model_path, fixture_texts, fixtu
 
 
 def test_unbatched_reference(tiny_model_path, fixture_texts, expected):
-    emb = Embedder(tiny_model_path, normalize=False, max_length=512)
+    emb = Embedder(tiny_model_path, dtype="float32", normalize=False, max_length=512)
     got = np.concatenate([emb.embed_texts([t]) for t in fixture_texts])
     np.testing.assert_allclose(got, expected["text_embeds_raw_unbatched"], atol=ATOL, rtol=RTOL)
 
@@ -136,7 +138,7 @@ def test_bfloat16_compute_path_is_close(tiny_model_path, fixture_texts, fixture_
         Path(tiny_model_path), config, torch.device("cpu"), torch.bfloat16
     )
     loaded.model.set_compute_dtype(torch.bfloat16)
-    ids = Embedder(tiny_model_path, max_length=512).backend.tokenize(fixture_texts)
+    ids = Embedder(tiny_model_path, dtype="float32", max_length=512).backend.tokenize(fixture_texts)
     spec, limits = PreprocessSpec(size=32), ImageLimits()
     pixels = torch.from_numpy(np.stack([load_pixels(p, 0, spec, limits) for p in fixture_images]))
     with torch.inference_mode():

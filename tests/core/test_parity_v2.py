@@ -63,7 +63,7 @@ def test_token_ids_at_512(raw512, texts, ref):
 
 
 def test_token_ids_at_16(texts, ref):
-    emb = Embedder(V2, max_length=16)
+    emb = Embedder(V2, dtype="float32", max_length=16)
     assert emb.backend.tokenize(texts) == _unpadded(
         ref["input_ids_len16"], ref["attention_mask_len16"]
     )
@@ -73,31 +73,33 @@ def test_text_embeddings_raw_and_normalized(raw512, texts, ref):
     np.testing.assert_allclose(
         raw512.embed_texts(texts), ref["text_embeds_raw"], atol=ATOL, rtol=RTOL
     )
-    normed = Embedder(V2, max_length=512).embed_texts(texts)
+    normed = Embedder(V2, dtype="float32", max_length=512).embed_texts(texts)
     np.testing.assert_allclose(normed, ref["text_embeds"], atol=ATOL, rtol=RTOL)
 
 
 def test_text_embeddings_at_16(texts, ref):
-    raw = Embedder(V2, normalize=False, max_length=16).embed_texts(texts)
+    raw = Embedder(V2, dtype="float32", normalize=False, max_length=16).embed_texts(texts)
     np.testing.assert_allclose(raw, ref["text_embeds_raw_len16"], atol=ATOL, rtol=RTOL)
-    normed = Embedder(V2, max_length=16).embed_texts(texts)
+    normed = Embedder(V2, dtype="float32", max_length=16).embed_texts(texts)
     np.testing.assert_allclose(normed, ref["text_embeds_len16"], atol=ATOL, rtol=RTOL)
 
 
 @pytest.mark.parametrize("k", WIDTHS)
 def test_matryoshka_text(texts, ref, k):
     for length, suffix in ((512, ""), (16, "_len16")):
-        emb = Embedder(V2, max_length=length, dimensions=k)
+        emb = Embedder(V2, dtype="float32", max_length=length, dimensions=k)
         assert emb.dimension == k
         got = emb.embed_texts(texts)
         assert got.shape == (6, k)
         np.testing.assert_allclose(got, ref[f"text_embeds_trunc{k}{suffix}"], atol=ATOL, rtol=RTOL)
-    raw = Embedder(V2, max_length=512, dimensions=k, normalize=False).embed_texts(texts)
+    raw = Embedder(V2, dtype="float32", max_length=512, dimensions=k, normalize=False).embed_texts(
+        texts
+    )
     np.testing.assert_allclose(raw, ref["text_embeds_raw"][:, :k], atol=ATOL, rtol=RTOL)
 
 
 def test_query_instruction(texts, ref):
-    emb = Embedder(V2, max_length=512)
+    emb = Embedder(V2, dtype="float32", max_length=512)
     query_ids = emb.backend.tokenize(
         [emb.backend.loaded.task_instructions["retrieval.query"] + t for t in texts]
     )
@@ -109,13 +111,15 @@ def test_query_instruction(texts, ref):
 
 
 async def test_query_instruction_async(texts, ref):
-    got = await Embedder(V2, max_length=512).aembed_texts(texts, task="retrieval.query")
+    got = await Embedder(V2, dtype="float32", max_length=512).aembed_texts(
+        texts, task="retrieval.query"
+    )
     np.testing.assert_allclose(got, ref["text_embeds_task_query"], atol=ATOL, rtol=RTOL)
 
 
 def test_unknown_task_is_refused():
     with pytest.raises(ValueError, match="task must be None or one of"):
-        Embedder(V2).embed_texts(["x"], task="retrieval.passage")
+        Embedder(V2, dtype="float32").embed_texts(["x"], task="retrieval.passage")
 
 
 def test_pixels(raw512, images, ref):
@@ -129,18 +133,18 @@ def test_image_embeddings(raw512, images, ref):
     np.testing.assert_allclose(
         raw512.embed_images(images), ref["image_embeds_raw"], atol=ATOL, rtol=RTOL
     )
-    normed = Embedder(V2).embed_images(images)
+    normed = Embedder(V2, dtype="float32").embed_images(images)
     np.testing.assert_allclose(normed, ref["image_embeds"], atol=ATOL, rtol=RTOL)
 
 
 @pytest.mark.parametrize("k", WIDTHS)
 def test_matryoshka_images(images, ref, k):
-    got = Embedder(V2, dimensions=k).embed_images(images)
+    got = Embedder(V2, dtype="float32", dimensions=k).embed_images(images)
     np.testing.assert_allclose(got, ref[f"image_embeds_trunc{k}"], atol=ATOL, rtol=RTOL)
 
 
 def test_logits(raw512, texts, images, ref):
-    emb = Embedder(V2, max_length=512)
+    emb = Embedder(V2, dtype="float32", max_length=512)
     scale = float(raw512.backend.loaded.model.logit_scale.exp())
     logits = emb.embed_texts(texts) @ emb.embed_images(images).T * scale
     np.testing.assert_allclose(logits, ref["logits_per_text"], atol=ATOL, rtol=0)
@@ -148,7 +152,7 @@ def test_logits(raw512, texts, images, ref):
 
 def test_too_many_dimensions_fail_at_construction():
     with pytest.raises(ValueError, match=r"dimensions=65 is above .* output width 64"):
-        Embedder(V2, dimensions=65)
+        Embedder(V2, dtype="float32", dimensions=65)
 
 
 def test_bfloat16_cosine(texts, images, ref):
@@ -164,7 +168,7 @@ def test_bfloat16_cosine(texts, images, ref):
 
 
 def test_v1_ignores_the_query_task(tiny_model_path, fixture_texts):
-    emb = Embedder(tiny_model_path)
+    emb = Embedder(tiny_model_path, dtype="float32")
     assert emb.backend.loaded.task_instructions == {}
     np.testing.assert_array_equal(
         emb.embed_texts(fixture_texts, task="retrieval.query"), emb.embed_texts(fixture_texts)
@@ -209,8 +213,16 @@ def test_alias_loads_from_the_hub_cache_with_the_shipped_base_config(tmp_path, m
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cache = tmp_path / "hub"
     _snapshot(cache, "jinaai/jina-clip-v2", {n: Path(V2) / n for n in V2_FILES})
-    a = Embedder("jina-clip-v2", cache_dir=str(cache), max_length=512, normalize=False)
-    b = Embedder("jinaai/jina-clip-v2", cache_dir=str(cache), max_length=512, normalize=False)
+    a = Embedder(
+        "jina-clip-v2", cache_dir=str(cache), max_length=512, normalize=False, dtype="float32"
+    )
+    b = Embedder(
+        "jinaai/jina-clip-v2",
+        cache_dir=str(cache),
+        max_length=512,
+        normalize=False,
+        dtype="float32",
+    )
     assert a.backend.loaded.model is b.backend.loaded.model
     assert a.backend.loaded.family == "jina-clip-v2"
     texts = [str(t) for t in ref["texts"]]
@@ -225,7 +237,9 @@ def test_the_base_repos_own_config_wins_when_loaded_from_the_hub(tmp_path, monke
     base = json.loads((FIXTURES / "jina-embeddings-v3-config.json").read_text())
     base["rotary_emb_base"] = 10000.0  # a visible change: other rotary angles
     _snapshot(cache, "jinaai/jina-embeddings-v3", {"config.json": json.dumps(base)})
-    emb = Embedder("jina-clip-v2", cache_dir=str(cache), max_length=512, normalize=False)
+    emb = Embedder(
+        "jina-clip-v2", cache_dir=str(cache), max_length=512, normalize=False, dtype="float32"
+    )
     assert emb.backend.loaded.model.config.text.rotary_emb_base == 10000.0
     got = emb.embed_texts([str(t) for t in ref["texts"]])
     assert np.abs(got - ref["text_embeds_raw"]).max() > 1e-3
