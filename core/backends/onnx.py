@@ -63,18 +63,25 @@ def _providers(device: str) -> list[str]:
 def _session(path: Path, providers: list[str]) -> ort.InferenceSession:
     """One ONNX Runtime session per graph file and providers, shared by the process.
 
-    The CPU memory arena is off: with it, the largest batch's activations stay reserved for the
-    process's life; without, a session's memory falls back after each call.
+    The CPU memory arena is on and grows by what is requested (``kSameAsRequested``), not in
+    doubling chunks: measured on jina-clip-v1 at 2 threads, that peaks ~200 MB lower than with the
+    arena off (whose peak jumps on long texts) and runs as fast as fastembed's default arena.
+    The largest batch's activations stay reserved after it.
     """
     key = (str(path.resolve()), tuple(providers))
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
             options = ort.SessionOptions()
-            options.enable_cpu_mem_arena = False
             options.log_severity_level = 3  # errors only: no constant-folding notes
+            chosen: list[Any] = [
+                (p, {"arena_extend_strategy": "kSameAsRequested"})
+                if p == "CPUExecutionProvider"
+                else p
+                for p in providers
+            ]
             try:
-                session = ort.InferenceSession(str(path), options, providers=providers)
+                session = ort.InferenceSession(str(path), options, providers=chosen)
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise ModelLoadError(f"cannot load {path}: {exc}") from exc
             _sessions[key] = session
