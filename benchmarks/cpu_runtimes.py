@@ -104,8 +104,9 @@ def peak_rss_mb():  # VmHWM: this program's own peak (ru_maxrss keeps the parent
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-import torch
-torch.set_num_threads(job["threads"])
+if job["kwargs"].get("backend") != "onnx":  # an onnx user never imports torch (~400 MB RSS)
+    import torch
+    torch.set_num_threads(job["threads"])
 from clipbridge import Embedder
 kw = job["kwargs"]
 start = time.perf_counter()

@@ -39,6 +39,12 @@ __all__ = ["OnnxBackend", "clear_session_cache", "onnx_folder"]
 
 log = logging.getLogger("clipbridge")
 
+# One session.run sees at most this many tokens (rows x padded length) or images: ONNX Runtime
+# holds a whole run's activations at once, so a batch of 32 images or 8x512 tokens in one run
+# peaked ~1 GB above torch; in slices of these sizes the speed is the same (measured at 2 threads).
+TOKENS_PER_RUN = 1024
+IMAGES_PER_RUN = 4
+
 _sessions: dict[tuple[str, tuple[str, ...]], ort.InferenceSession] = {}
 _sessions_lock = threading.Lock()
 
@@ -63,18 +69,25 @@ def _providers(device: str) -> list[str]:
 def _session(path: Path, providers: list[str]) -> ort.InferenceSession:
     """One ONNX Runtime session per graph file and providers, shared by the process.
 
-    The CPU memory arena is off: with it, the largest batch's activations stay reserved for the
-    process's life; without, a session's memory falls back after each call.
+    The CPU memory arena is on and grows by what is requested (``kSameAsRequested``), not in
+    doubling chunks: measured on jina-clip-v1 at 2 threads, that peaks ~200 MB lower than with the
+    arena off (whose peak jumps on long texts) and runs as fast as fastembed's default arena.
+    The largest batch's activations stay reserved after it.
     """
     key = (str(path.resolve()), tuple(providers))
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
             options = ort.SessionOptions()
-            options.enable_cpu_mem_arena = False
             options.log_severity_level = 3  # errors only: no constant-folding notes
+            chosen: list[Any] = [
+                (p, {"arena_extend_strategy": "kSameAsRequested"})
+                if p == "CPUExecutionProvider"
+                else p
+                for p in providers
+            ]
             try:
-                session = ort.InferenceSession(str(path), options, providers=providers)
+                session = ort.InferenceSession(str(path), options, providers=chosen)
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise ModelLoadError(f"cannot load {path}: {exc}") from exc
             _sessions[key] = session
@@ -221,7 +234,17 @@ class OnnxBackend(ModelPipeline):
         session = _session(self.text_file, self.providers)
         if any(i.name == "attention_mask" for i in session.get_inputs()):  # a hub graph may ask
             inputs["attention_mask"] = mask.astype(np.int64)
-        return self._run(self.text_file, TEXT_OUTPUT, inputs)
+        rows = max(1, TOKENS_PER_RUN // ids.shape[1])
+        parts = [
+            self._run(self.text_file, TEXT_OUTPUT, {k: v[i : i + rows] for k, v in inputs.items()})
+            for i in range(0, len(ids), rows)
+        ]
+        return np.concatenate(parts)
 
     def forward_image(self, pixels: np.ndarray) -> np.ndarray:
-        return self._run(self.image_file, IMAGE_OUTPUT, {IMAGE_INPUT: pixels.astype(np.float32)})
+        pixels = pixels.astype(np.float32)
+        parts = [
+            self._run(self.image_file, IMAGE_OUTPUT, {IMAGE_INPUT: pixels[i : i + IMAGES_PER_RUN]})
+            for i in range(0, len(pixels), IMAGES_PER_RUN)
+        ]
+        return np.concatenate(parts)

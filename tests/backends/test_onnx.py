@@ -404,3 +404,27 @@ def test_a_family_without_an_onnx_path_is_refused_before_loading(tmp_path, monke
     monkeypatch.setattr(export, "export_onnx", lambda *a, **k: pytest.fail("exported"))
     with pytest.raises(ModelLoadError, match="holds a clip model; the onnx backend runs"):
         Embedder(str(tmp_path / "clip"), backend="onnx", cache_dir=str(tmp_path / "cache"))
+
+
+def test_large_batches_run_in_bounded_slices(v1_onnx, monkeypatch):
+    """A batch runs as several ONNX Runtime calls of <= TOKENS_PER_RUN tokens / IMAGES_PER_RUN
+    images (bounding the activations held at once), with the same vectors as one call."""
+    from clipbridge.backends import onnx as onnx_backend
+
+    whole = Embedder(str(v1_onnx), backend="onnx", batch_size=len(TEXTS))
+    want_texts, want_images = whole.embed_texts(TEXTS), whole.embed_images(IMAGES)
+    seen: list[tuple[int, ...]] = []
+    run = ort.InferenceSession.run
+
+    def spy(self, names, inputs, *args, **kwargs):
+        seen.append(next(iter(inputs.values())).shape)
+        return run(self, names, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(ort.InferenceSession, "run", spy)
+    monkeypatch.setattr(onnx_backend, "TOKENS_PER_RUN", 1)  # one row per call
+    monkeypatch.setattr(onnx_backend, "IMAGES_PER_RUN", 2)
+    np.testing.assert_allclose(whole.embed_texts(TEXTS), want_texts, atol=1e-6)
+    assert [s[0] for s in seen] == [1] * len(TEXTS)
+    seen.clear()
+    np.testing.assert_allclose(whole.embed_images(IMAGES), want_images, atol=1e-6)
+    assert [s[0] for s in seen] == [2] * (len(IMAGES) // 2) + [1] * (len(IMAGES) % 2)
