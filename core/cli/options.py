@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import re
 import sys
@@ -39,8 +40,10 @@ __all__ = [
     "check_model_options",
     "device",
     "embedder_from_args",
+    "non_negative_number",
     "output_path",
     "positive_int",
+    "positive_number",
     "verbose_logging",
 ]
 
@@ -99,6 +102,27 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
     return value
+
+
+def _number(text: str, low: float, *, inclusive: bool, says: str) -> float:
+    """A finite float above ``low`` (or equal to it when ``inclusive``), else ``says``."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and (value >= low if inclusive else value > low)):
+        raise argparse.ArgumentTypeError(f"must be {says}, not {text!r}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """An argparse ``type``: a finite number > 0 (CPUs per replica or actor)."""
+    return _number(text, 0.0, inclusive=False, says="a number above 0")
+
+
+def non_negative_number(text: str) -> float:
+    """An argparse ``type``: a finite number >= 0 (GPUs per replica or actor)."""
+    return _number(text, 0.0, inclusive=True, says="a number >= 0")
 
 
 def device(text: str) -> str:

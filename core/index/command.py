@@ -9,21 +9,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..cli.options import add_model_options, embedder_from_args, output_path, positive_int
+from ..cli.options import (
+    add_model_options,
+    embedder_from_args,
+    non_negative_number,
+    output_path,
+    positive_int,
+)
 from ..precision import PRECISIONS
 
 __all__ = ["register"]
-
-
-def _non_negative(text: str) -> float:
-    """An argparse ``type``: a number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text!r}")
-    return value
 
 
 @contextmanager
@@ -180,7 +175,7 @@ def register(subparsers: Any) -> None:
         default=None,
         help="actors (one model each; default: Ray's choice)",
     )
-    index.add_argument("--ray-num-gpus", type=_non_negative, default=0, help="GPUs per actor")
-    index.add_argument("--ray-num-cpus", type=_non_negative, default=1, help="CPUs per actor")
+    index.add_argument("--ray-num-gpus", type=non_negative_number, default=0, help="GPUs per actor")
+    index.add_argument("--ray-num-cpus", type=non_negative_number, default=1, help="CPUs per actor")
     index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     index.set_defaults(func=_cmd_index)

@@ -41,28 +41,6 @@ def autoscaling_config(text: str) -> dict[str, Any]:
     return value
 
 
-def _positive_float(text: str) -> float:
-    """An argparse ``type``: a number > 0 (CPUs per replica)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    """An argparse ``type``: a number >= 0 (GPUs per replica)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text!r}")
-    return value
-
-
 def _options_from_args(args: argparse.Namespace) -> Any:
     from .serving import RayServeOptions
 
@@ -179,7 +157,7 @@ def _wrap(plain: Any) -> Any:
 
 def register(subparsers: Any) -> None:
     """Add ``--ray`` and the replica options to ``clipbridge serve`` (if it is there)."""
-    from ..cli.options import positive_int
+    from ..cli.options import non_negative_number, positive_int, positive_number
 
     serve = subparsers.choices.get("serve")
     if serve is None:
@@ -187,8 +165,8 @@ def register(subparsers: Any) -> None:
     group = serve.add_argument_group("Ray Serve (--ray; needs the ray extra)")
     group.add_argument("--ray", action="store_true", help="deploy on Ray Serve")
     group.add_argument("--replicas", type=positive_int, default=1, help="replicas, one model each")
-    group.add_argument("--num-gpus", type=_non_negative_float, default=0, help="GPUs per replica")
-    group.add_argument("--num-cpus", type=_positive_float, default=1, help="CPUs per replica")
+    group.add_argument("--num-gpus", type=non_negative_number, default=0, help="GPUs per replica")
+    group.add_argument("--num-cpus", type=positive_number, default=1, help="CPUs per replica")
     group.add_argument(
         "--autoscaling",
         type=autoscaling_config,
