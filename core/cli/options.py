@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..config import DEFAULT_BASE_URL, DEFAULT_MODEL
+from ..config import DEFAULT_BASE_URL, DEFAULT_MODEL, EmbedderConfig
 
 if TYPE_CHECKING:
     from ..embedder import Embedder
@@ -38,6 +38,7 @@ __all__ = [
     "add_model_options",
     "add_verbose_option",
     "check_model_options",
+    "config_from_args",
     "device",
     "embedder_from_args",
     "non_negative_number",
@@ -250,11 +251,16 @@ def verbose_logging(verbose: bool) -> Iterator[None]:
         logger.setLevel(previous)
 
 
+def config_from_args(args: argparse.Namespace) -> EmbedderConfig:
+    """The :class:`~clipbridge.EmbedderConfig` the model options describe (nothing loads)."""
+    fields = {"backend": args.backend, "device": args.device, "dtype": args.dtype}
+    if args.base_url:
+        fields["base_url"] = args.base_url
+    return EmbedderConfig(model=args.model, **fields)
+
+
 def embedder_from_args(args: argparse.Namespace) -> Embedder:
     """The :class:`~clipbridge.Embedder` the model options describe."""
     from ..embedder import Embedder
 
-    fields = {"backend": args.backend, "device": args.device, "dtype": args.dtype}
-    if args.base_url:
-        fields["base_url"] = args.base_url
-    return Embedder(args.model, **fields)
+    return Embedder.from_config(config_from_args(args))

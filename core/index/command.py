@@ -11,7 +11,7 @@ from typing import Any
 
 from ..cli.options import (
     add_model_options,
-    embedder_from_args,
+    config_from_args,
     non_negative_number,
     output_path,
     positive_int,
@@ -42,22 +42,25 @@ def _stop_signals() -> Iterator[dict[str, int]]:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    from .engines import make_engine
     from .pipeline import IndexInterrupted, prepare_index
 
-    ray_options = None
-    if args.engine == "ray":
-        from ..ray.indexing import RayOptions
-
-        ray_options = RayOptions(
-            address=args.ray_address,
-            concurrency=args.ray_concurrency,
-            num_gpus=args.ray_num_gpus,
-            num_cpus=args.ray_num_cpus,
-            batch_size=args.batch_size or 32,
-        )
+    options = None
+    if args.engine == "ray":  # RayOptions' fields: clipbridge.ray is an app above this one
+        options = {
+            "address": args.ray_address,
+            "concurrency": args.ray_concurrency,
+            "num_gpus": args.ray_num_gpus,
+            "num_cpus": args.ray_num_cpus,
+            "batch_size": args.batch_size or 32,
+        }
     elif args.ray_address or args.ray_concurrency or args.ray_num_gpus or args.ray_num_cpus != 1:
         print("clipbridge index: --ray-* options need --engine ray", file=sys.stderr)
         return 2
+    config = config_from_args(args).replace(precision=args.precision)
+    if args.batch_size:
+        config = config.replace(batch_size=args.batch_size)
+    engine = make_engine(args.engine, config=config, options=options)
     with _stop_signals() as seen:
         try:
             with prepare_index(
@@ -70,23 +73,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
                 text_column=args.text_column,
                 meta_columns=args.meta_column,
             ) as job:
-                if ray_options is not None:
-                    from ..ray.indexing import connect_ray
-
-                    connect_ray(ray_options)  # an unreachable cluster is told before the model
-                embedder = embedder_from_args(args)
-                if args.batch_size:
-                    config = embedder.config.replace(batch_size=args.batch_size)
-                    embedder = type(embedder).from_config(config)
-                if args.precision != embedder.config.precision:  # a cached model: no reload
-                    config = embedder.config.replace(precision=args.precision)
-                    embedder = type(embedder).from_config(config)
-                summary = job.run(
-                    embedder,
-                    engine=args.engine,
-                    ray_options=ray_options,
-                    progress=not args.no_progress,
-                )
+                engine.connect()  # an unreachable cluster is told before any model loads
+                summary = job.run(engine, progress=not args.no_progress)
         except KeyboardInterrupt as exc:
             if isinstance(exc, IndexInterrupted):
                 done = f"{exc.done} of {exc.total} done"

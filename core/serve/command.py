@@ -10,6 +10,7 @@ from typing import Any
 
 from ..cli.options import add_model_options, positive_int
 from ..config import DEFAULT_BATCH_SIZE, EmbedderConfig
+from .ray_command import add_ray_options
 from .settings import (
     API_KEYS_ENV,
     DEFAULT_MAX_BATCH_SIZE,
@@ -94,6 +95,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     warning = bind_warning(args.host, bool(settings.api_keys))
     if warning:
         print(warning, file=sys.stderr, flush=True)
+    if args.ray:  # the same app as Ray Serve replicas
+        from .ray_command import serve_on_ray_command
+
+        return serve_on_ray_command(args, settings)
 
     def ready(base_url: str, device: str) -> None:
         print(
@@ -204,4 +209,5 @@ def register(subparsers: Any) -> None:
         choices=("critical", "error", "warning", "info", "debug"),
         help="uvicorn's log level (default: info)",
     )
+    add_ray_options(serve)
     serve.set_defaults(func=_cmd_serve)
