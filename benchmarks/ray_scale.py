@@ -5,6 +5,7 @@ Usage::
     python benchmarks/ray_scale.py              # real-size random model, 96 images (~10 min)
     BENCH_IMAGES=48 python benchmarks/ray_scale.py   # fewer images
     BENCH_QUICK=1 python benchmarks/ray_scale.py   # tiny fixture model, 64 images (~1.5 min)
+    BENCH_ROUNDS=2 python benchmarks/ray_scale.py    # fewer rounds (default 3)
 
 Same files, same model, same machine, in one process, rounds interleaved (local, ray, local,
 ray, ...), best round kept. ``local`` is one Embedder with 2 torch threads in this process (the
@@ -33,7 +34,7 @@ import _common as c
 
 IMAGES = int(os.environ.get("BENCH_IMAGES", 64 if c.QUICK else 96))
 CHUNK = 16
-ROUNDS = 2 if c.QUICK else 3
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 2 if c.QUICK else 3))
 
 
 def make_images(folder: Path, count: int) -> None:

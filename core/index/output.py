@@ -331,7 +331,7 @@ class ChunkWriter:
             self.folder.mkdir(parents=True, exist_ok=True)
         existing = _part_files(out)  # a killed run's: "part-RUN-FIRST" (or "part-RUN", older)
         run = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
-        self.parts = Parts(self.folder, run, schema)
+        self.parts = Parts(self.folder.absolute(), run, schema)  # the same for Ray's workers
         self._first = 0
 
     def write(self, table: pa.Table) -> None:

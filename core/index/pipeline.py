@@ -180,7 +180,7 @@ class IndexJob:
 
         :raises IndexInterrupted: on Ctrl-C; what was flushed stays for ``--resume``.
         """
-        if not hasattr(engine, "embed"):  # an Embedder
+        if hasattr(engine, "embed_texts"):  # an Embedder
             engine = LocalEngine(engine)  # type: ignore[arg-type]
         started = time.perf_counter()
         written = 0

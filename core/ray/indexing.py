@@ -73,9 +73,13 @@ class IndexBatches(EmbedderActor):
         self.parts = parts
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        import pyarrow as pa
+        try:
+            written, fatal = self._write(batch.to_pylist()), None
+        except ClipBridgeError as exc:  # not about one item (a part that cannot be written):
+            written, fatal = Written(rows=0), str(exc)  # the driver says it, not Ray's traceback
+        return _report(written, fatal)
 
-        rows = batch.to_pylist()
+    def _write(self, rows: list[dict[str, Any]]) -> Written:
         items = [Item(**{name: row[name] for name in _ITEM_FIELDS}) for row in rows]
         # Files are read through the absolute path the driver saw; rows keep the source as given.
         located = [replace(item, source=item.path or item.source) for item in items]
@@ -83,14 +87,20 @@ class IndexBatches(EmbedderActor):
         table = build_table(items, embedded, self.parts.schema)
         path = self.parts.write(table, first=min(row["position"] for row in rows))
         log_event(self.event_log, "batch", rows=len(items), failed=embedded.failed, part=str(path))
-        written = Written.of(table, path)
-        types = (pa.int64(), pa.int64(), pa.string(), pa.string())
-        return pa.table(
-            {
-                name: pa.array([getattr(written, name)], kind)
-                for name, kind in zip(_WRITTEN_FIELDS, types, strict=True)
-            }
-        )
+        return Written.of(table, path)
+
+
+def _report(written: Written, fatal: str | None) -> pa.Table:
+    """The one row an actor hands the driver for a batch: what it wrote, or why it could not."""
+    import pyarrow as pa
+
+    values = {name: getattr(written, name) for name in _WRITTEN_FIELDS}
+    types = {"rows": pa.int64(), "failed": pa.int64()}
+    columns = {
+        name: pa.array([value], types.get(name, pa.string())) for name, value in values.items()
+    }
+    columns["fatal"] = pa.array([fatal], pa.string())
+    return pa.table(columns)
 
 
 def _items_table(items: Sequence[Item]) -> pa.Table:
@@ -209,6 +219,8 @@ def ray_parts(
         },
     )
     for row in ds.iter_rows():
+        if row["fatal"] is not None:
+            raise ClipBridgeError(row["fatal"])
         yield Written(**{name: row[name] for name in _WRITTEN_FIELDS})
 
 
