@@ -28,6 +28,7 @@ DESCRIPTION = (
     "Text->Image R@5, Image->Text R@5, Image->Image R@1. See docs/eval.md."
 )
 MODEL_OPTION = {  # eval's own --model: repeatable
+    "dest": "models",
     "action": "append",
     "default": [],
     "metavar": "M",
@@ -41,7 +42,7 @@ REPORTS = (  # (suffix, help) of --json and --html
 
 
 def _check(args: argparse.Namespace) -> None:
-    if len(set(args.model)) != len(args.model):
+    if len(set(args.models)) != len(args.models):
         raise UsageError("each --model may be given once")
 
 
@@ -52,7 +53,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .run import evaluate_precisions
 
     data = load_eval_data(args.data)
-    models = args.model or [DEFAULT_MODEL]
+    models = args.models or [DEFAULT_MODEL]
     precisions = list(dict.fromkeys(args.precision or ["float32"]))
     print(f"clipbridge eval: {data.root} ({', '.join(data.tasks)})", file=sys.stderr)
     reports = []
