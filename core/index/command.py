@@ -64,8 +64,16 @@ def _stop_signals() -> Iterator[dict[str, int]]:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if args.engine != "ray" and any(getattr(args, k) != v for k, v in RAY_DEFAULTS.items()):
-        raise UsageError("--ray-* options need --engine ray")
+    if args.engine != "ray":
+        if any(getattr(args, name) != value for name, value in RAY_DEFAULTS.items()):
+            raise UsageError("--ray-* options need --engine ray")
+        return
+    rows = args.ray_batch_size or DEFAULT_RAY_BATCH_SIZE
+    if (args.batch_size or 0) > rows:  # earlier, --batch-size set both
+        raise UsageError(
+            f"--batch-size {args.batch_size} is above the {rows} rows a Ray call hands each "
+            "actor, so no forward pass could be that large: give --ray-batch-size too"
+        )
 
 
 def _ray_options(args: argparse.Namespace) -> Any:

@@ -74,6 +74,10 @@ def test_index_batch_size_is_not_the_ray_rows_per_call():
         (["eval", "--data", str(EVAL_DATA), "--api-batch-size", "4"], "needs --backend api"),
         (["eval", "--data", str(EVAL_DATA), "--model", "a", "--model", "a"], "given once"),
         (["index", "src", "--out", "{tmp}/o.parquet", "--ray-batch-size", "9"], "--engine ray"),
+        (
+            ["index", "s", "--out", "{tmp}/o.parquet", "--engine", "ray", "--batch-size", "64"],
+            "--batch-size 64 is above the 32 rows a Ray call hands each actor",
+        ),
         (["serve", "--api-batch-size", "4"], "needs --backend api"),
         (["embed"], "give at least one --text or --image"),
     ],
