@@ -229,10 +229,7 @@ def add_model_options(
     ``model``: ``add_argument`` keywords of a command's own ``--model`` (``eval`` takes several).
     """
     group = parser.add_argument_group("model options")
-    help = "Hugging Face hub id, API model name or local folder"
-    group.add_argument(
-        "--model", **(model or {"default": DEFAULT_MODEL, "metavar": "M", "help": help})
-    )
+    group.add_argument("--model", **(model or _MODEL_OPTION))
     group.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -267,10 +264,15 @@ def add_model_options(
         add_count_option(group, option, None, f"{says} (default: {default})")
 
 
+_MODEL_OPTION = {
+    "default": DEFAULT_MODEL,
+    "metavar": "M",
+    "help": "Hugging Face hub id, API model name or local folder",
+}
 # --batch-size and --api-batch-size: (option, default, help); each sets the field of its name.
 _BATCH_OPTIONS = (
     ("--batch-size", DEFAULT_BATCH_SIZE, "local/onnx backends: most items per forward pass"),
-    ("--api-batch-size", DEFAULT_API_BATCH_SIZE, "api backend: most inputs per request"),
+    ("--api-batch-size", DEFAULT_API_BATCH_SIZE, "API backend: most inputs per request"),
 )
 
 
