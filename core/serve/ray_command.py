@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..cli.options import non_negative_number, positive_int, positive_number
+from ..cli.options import add_ray_resource_options, positive_int
 
 if TYPE_CHECKING:
     from .on_ray import RayServeOptions
@@ -161,8 +161,7 @@ def add_ray_options(serve: argparse.ArgumentParser) -> None:
     group = serve.add_argument_group("Ray Serve (--ray; needs the ray extra)")
     group.add_argument("--ray", action="store_true", help="deploy on Ray Serve")
     group.add_argument("--replicas", type=positive_int, default=1, help="replicas, one model each")
-    group.add_argument("--num-gpus", type=non_negative_number, default=0, help="GPUs per replica")
-    group.add_argument("--num-cpus", type=positive_number, default=1, help="CPUs per replica")
+    add_ray_resource_options(group, "replica")
     group.add_argument(
         "--autoscaling",
         type=autoscaling_config,
@@ -176,4 +175,3 @@ def add_ray_options(serve: argparse.ArgumentParser) -> None:
         default=None,
         help="requests one replica handles at once (default: Ray Serve's own)",
     )
-    group.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
