@@ -11,7 +11,7 @@ from typing import Any
 
 from ...errors import ModelLoadError
 from ..base import ModelInfo
-from ..hub import hub_reachable, read_json
+from ..hub import hub_file, read_json
 from .config import BASE_MODEL, JinaClipV2Config, shipped_base_config
 
 __all__ = ["describe", "hub_cache_dir", "load_tokenizer", "parse_config", "text_base_config"]
@@ -54,26 +54,19 @@ def text_base_config(name: str, *, cache_dir: Path | None = None) -> dict[str, A
     """The text tower's base config for a checkpoint (``hf_model_name_or_path`` = ``name``).
 
     For a model that came from the hub (``cache_dir`` is its cache) the base repo's own
-    ``config.json`` is fetched: that one file, into the same cache, from the cache alone when the
-    hub is unreachable. Otherwise, or when that fails, the shipped values of
+    ``config.json`` is read: that one file, from the same cache, fetched into it only when it is
+    not there and the hub answers. Otherwise, or when that fails, the shipped values of
     ``jinaai/jina-embeddings-v3`` apply (the only base jina-clip-v2 uses).
     """
     if cache_dir is not None:
         try:
-            from huggingface_hub import hf_hub_download
-
-            path = hf_hub_download(
-                name,
-                "config.json",
-                cache_dir=str(cache_dir),
-                local_files_only=not hub_reachable(),
-            )
-            return read_json(Path(path))
-        except Exception as exc:
+            return read_json(hub_file(name, "config.json", cache_dir=str(cache_dir)))
+        except ModelLoadError as exc:
             if name != BASE_MODEL:
+                why = type(exc.__cause__ or exc).__name__
                 raise ModelLoadError(
-                    f"cannot get {name}/config.json, the text tower's base config "
-                    f"({type(exc).__name__}); only {BASE_MODEL}'s values are shipped"
+                    f"cannot get {name}/config.json, the text tower's base config ({why}); "
+                    f"only {BASE_MODEL}'s values are shipped"
                 ) from exc
     elif name != BASE_MODEL:
         raise ModelLoadError(

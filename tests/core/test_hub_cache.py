@@ -1,0 +1,102 @@
+"""Models named by hub id: the local cache is read first, the hub's host probed only on a miss.
+
+``hub_reachable`` (a TCP connect of up to 3 s) is replaced by a counter that answers "offline",
+wherever a clipbridge module holds it, so no test here touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+import clipbridge.models.hub as hub
+import clipbridge.models.jina_clip_v2.info  # noqa: F401  (holds the probe in older code)
+from clipbridge import ModelLoadError
+from clipbridge.models import load_model
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+V1 = FIXTURES / "tiny-jina-clip-v1"
+V2 = FIXTURES / "tiny-jina-clip-v2"
+JINA_FILES = ("config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json")
+REVISION = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _snapshot(cache: Path, repo: str, files: dict[str, Path | str]) -> None:
+    root = cache / f"models--{repo.replace('/', '--')}"
+    snapshot = root / "snapshots" / REVISION
+    snapshot.mkdir(parents=True)
+    for name, source in files.items():
+        if isinstance(source, Path):
+            shutil.copy(source, snapshot / name)
+        else:
+            (snapshot / name).write_text(source)
+    (root / "refs").mkdir()
+    (root / "refs" / "main").write_text(REVISION)
+
+
+@pytest.fixture
+def probes(monkeypatch) -> list[float]:
+    """Each probe's timeout, in call order; every probe answers 'unreachable'."""
+    calls: list[float] = []
+
+    def probe(timeout: float = hub.HUB_PROBE_TIMEOUT) -> bool:
+        calls.append(timeout)
+        return False
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("clipbridge") and hasattr(module, "hub_reachable"):
+            monkeypatch.setattr(module, "hub_reachable", probe)
+    return calls
+
+
+def test_a_cached_v1_loads_without_probing_the_hub(tmp_path, probes):
+    cache = tmp_path / "hub"
+    _snapshot(cache, "jinaai/jina-clip-v1", {n: V1 / n for n in JINA_FILES})
+    loaded = load_model("jina-clip-v1", cache_dir=str(cache), device="cpu", dtype="float32")
+    assert loaded.family == "jina-clip-v1"
+    assert probes == []
+
+
+def test_a_cached_v2_with_its_base_config_loads_without_probing_the_hub(tmp_path, probes):
+    cache = tmp_path / "hub"
+    _snapshot(cache, "jinaai/jina-clip-v2", {n: V2 / n for n in JINA_FILES})
+    base = json.loads((FIXTURES / "jina-embeddings-v3-config.json").read_text())
+    base["rotary_emb_base"] = 10000.0  # shows that the cached base config was the one read
+    _snapshot(cache, "jinaai/jina-embeddings-v3", {"config.json": json.dumps(base)})
+    loaded = load_model("jina-clip-v2", cache_dir=str(cache), device="cpu", dtype="float32")
+    assert loaded.model.config.text.rotary_emb_base == 10000.0
+    assert probes == []
+
+
+def test_a_missing_base_config_costs_one_probe_then_the_shipped_one_applies(tmp_path, probes):
+    cache = tmp_path / "hub"
+    _snapshot(cache, "jinaai/jina-clip-v2", {n: V2 / n for n in JINA_FILES})
+    loaded = load_model("jina-clip-v2", cache_dir=str(cache), device="cpu", dtype="float32")
+    assert loaded.model.config.text.rotary_emb_base == 20000.0  # jina-embeddings-v3's own
+    assert probes == [hub.HUB_PROBE_TIMEOUT]
+
+
+def test_a_file_missing_from_the_cache_probes_once_and_says_the_hub_is_unreachable(
+    tmp_path, probes
+):
+    cache = tmp_path / "hub"
+    _snapshot(cache, "jinaai/jina-clip-v1", {"config.json": V1 / "config.json"})
+    with pytest.raises(ModelLoadError) as info:
+        load_model("jina-clip-v1", cache_dir=str(cache), device="cpu")
+    assert str(info.value).startswith(
+        "cannot get model.safetensors of 'jinaai/jina-clip-v1': it is not in the local cache "
+        "and the Hugging Face Hub is unreachable (LocalEntryNotFoundError)."
+    )
+    assert probes == [hub.HUB_PROBE_TIMEOUT]
+
+
+def test_one_load_shares_one_probe(probes):
+    probe = hub.hub_probe()
+    assert probes == []  # nothing asked before a miss
+    assert [probe(), probe(), probe()] == [False, False, False]
+    assert len(probes) == 1
