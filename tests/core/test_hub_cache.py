@@ -7,11 +7,11 @@ wherever a clipbridge module holds it, so no test here touches the network.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from hub_cache import save_snapshot
 
 import clipbridge.models.hub as hub
 import clipbridge.models.jina_clip_v2.info  # noqa: F401  (holds the probe in older code)
@@ -22,20 +22,6 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 V1 = FIXTURES / "tiny-jina-clip-v1"
 V2 = FIXTURES / "tiny-jina-clip-v2"
 JINA_FILES = ("config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json")
-REVISION = "0123456789abcdef0123456789abcdef01234567"
-
-
-def _snapshot(cache: Path, repo: str, files: dict[str, Path | str]) -> None:
-    root = cache / f"models--{repo.replace('/', '--')}"
-    snapshot = root / "snapshots" / REVISION
-    snapshot.mkdir(parents=True)
-    for name, source in files.items():
-        if isinstance(source, Path):
-            shutil.copy(source, snapshot / name)
-        else:
-            (snapshot / name).write_text(source)
-    (root / "refs").mkdir()
-    (root / "refs" / "main").write_text(REVISION)
 
 
 @pytest.fixture
@@ -56,7 +42,7 @@ def probes(monkeypatch) -> list[float]:
 
 def test_a_cached_v1_loads_without_probing_the_hub(tmp_path, probes):
     cache = tmp_path / "hub"
-    _snapshot(cache, "jinaai/jina-clip-v1", {n: V1 / n for n in JINA_FILES})
+    save_snapshot(cache, "jinaai/jina-clip-v1", {n: V1 / n for n in JINA_FILES})
     loaded = load_model("jina-clip-v1", cache_dir=str(cache), device="cpu", dtype="float32")
     assert loaded.family == "jina-clip-v1"
     assert probes == []
@@ -64,10 +50,10 @@ def test_a_cached_v1_loads_without_probing_the_hub(tmp_path, probes):
 
 def test_a_cached_v2_with_its_base_config_loads_without_probing_the_hub(tmp_path, probes):
     cache = tmp_path / "hub"
-    _snapshot(cache, "jinaai/jina-clip-v2", {n: V2 / n for n in JINA_FILES})
+    save_snapshot(cache, "jinaai/jina-clip-v2", {n: V2 / n for n in JINA_FILES})
     base = json.loads((FIXTURES / "jina-embeddings-v3-config.json").read_text())
     base["rotary_emb_base"] = 10000.0  # shows that the cached base config was the one read
-    _snapshot(cache, "jinaai/jina-embeddings-v3", {"config.json": json.dumps(base)})
+    save_snapshot(cache, "jinaai/jina-embeddings-v3", {"config.json": json.dumps(base)})
     loaded = load_model("jina-clip-v2", cache_dir=str(cache), device="cpu", dtype="float32")
     assert loaded.model.config.text.rotary_emb_base == 10000.0
     assert probes == []
@@ -75,7 +61,7 @@ def test_a_cached_v2_with_its_base_config_loads_without_probing_the_hub(tmp_path
 
 def test_a_missing_base_config_costs_one_probe_then_the_shipped_one_applies(tmp_path, probes):
     cache = tmp_path / "hub"
-    _snapshot(cache, "jinaai/jina-clip-v2", {n: V2 / n for n in JINA_FILES})
+    save_snapshot(cache, "jinaai/jina-clip-v2", {n: V2 / n for n in JINA_FILES})
     loaded = load_model("jina-clip-v2", cache_dir=str(cache), device="cpu", dtype="float32")
     assert loaded.model.config.text.rotary_emb_base == 20000.0  # jina-embeddings-v3's own
     assert probes == [hub.HUB_PROBE_TIMEOUT]
@@ -85,7 +71,7 @@ def test_a_file_missing_from_the_cache_probes_once_and_says_the_hub_is_unreachab
     tmp_path, probes
 ):
     cache = tmp_path / "hub"
-    _snapshot(cache, "jinaai/jina-clip-v1", {"config.json": V1 / "config.json"})
+    save_snapshot(cache, "jinaai/jina-clip-v1", {"config.json": V1 / "config.json"})
     with pytest.raises(ModelLoadError) as info:
         load_model("jina-clip-v1", cache_dir=str(cache), device="cpu")
     assert str(info.value).startswith(
