@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..base import LoadedModel
-from ..files import compute_dtype_for, load_weights
+from ..files import WeightPlan, compute_dtype_for, load_weights
 from .info import describe, parse_config
 from .model import JinaClipModel
 
@@ -34,7 +34,7 @@ def build(
         device,
         dtype,
         what="jina-clip-v1",
-        ignored_prefixes=_IGNORED_PREFIXES,
+        plan=WeightPlan(ignored=_IGNORED_PREFIXES),
     )
     model.eval().requires_grad_(False)
     model.fuse()

@@ -1,7 +1,7 @@
 """Jina-XLM-RoBERTa text tower: rotary attention, post-LN blocks, GELU MLP, mean pooling.
 
 Module names mirror the checkpoint keys under ``text_model.transformer.roberta.``; the LoRA
-adapter is merged into ``weight`` at load time (:mod:`.weights`), so at run time these are
+adapter is merged into ``weight`` at load time (:mod:`.lora`), so at run time these are
 plain layers.
 """
 
