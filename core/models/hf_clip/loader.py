@@ -20,9 +20,8 @@ from ...images import CLIP_MEAN, CLIP_STD
 from ..base import LoadedModel
 from ..files import compute_dtype_for, read_json
 
-__all__ = ["CLIP_FILES", "ClipEncoder", "build", "preprocessor_settings"]
+__all__ = ["ClipEncoder", "build", "preprocessor_settings"]
 
-CLIP_FILES = ("model.safetensors", "tokenizer.json", "preprocessor_config.json")
 _BICUBIC = 3  # PIL.Image.Resampling.BICUBIC, transformers' ``resample``
 
 

@@ -23,14 +23,8 @@ from ..base import LoadedModel
 from ..files import read_json
 from .loader import ClipEncoder, check_image_size, load_pretrained
 
-__all__ = ["SIGLIP_FILES", "SiglipEncoder", "SpTokenizer", "build", "preprocessor_settings"]
+__all__ = ["SiglipEncoder", "SpTokenizer", "build", "preprocessor_settings"]
 
-SIGLIP_FILES = (
-    "model.safetensors",
-    "spiece.model",
-    "tokenizer_config.json",
-    "preprocessor_config.json",
-)
 _BICUBIC = 3
 
 

@@ -107,5 +107,5 @@ def describe(
         pad_token_id=parsed.text.pad_token_id,
         max_text_length=parsed.text.max_position_embeddings,
         task_instructions=dict(parsed.text.task_instructions),
-        matryoshka_dimensions=tuple(int(k) for k in config.get("matryoshka_dimensions") or ()),
+        matryoshka_dimensions=parsed.matryoshka_dimensions,
     )

@@ -45,10 +45,6 @@ class JinaClipV2Model(nn.Module):
     def embed_dim(self) -> int:
         return self.config.embed_dim
 
-    @property
-    def pad_token_id(self) -> int:
-        return self.config.text.pad_token_id
-
     def encode_text(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.text_model(input_ids)
 
