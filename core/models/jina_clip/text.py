@@ -50,7 +50,7 @@ class AlibiSelfAttention(nn.Module):
     def __init__(self, cfg: TextConfig) -> None:
         super().__init__()
         self.num_heads = cfg.num_attention_heads
-        self.head_dim = cfg.hidden_size // cfg.num_attention_heads
+        self.head_dim = cfg.head_dim
         self.Wqkv = Linear(cfg.hidden_size, 3 * cfg.hidden_size)
         self.out_proj = Linear(cfg.hidden_size, cfg.hidden_size)
         self.slopes = alibi_slopes(cfg.num_attention_heads)
