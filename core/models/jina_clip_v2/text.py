@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..jina_clip.layers import LayerNorm, Linear
-from ..jina_clip.text import ATTN_BLOCK_ELEMENTS, PAD_BIAS
+from ..jina_clip.encoder import ATTN_BLOCK_ELEMENTS, MeanPooledText, PostNormBlock, TextEncoder
+from ..jina_clip.layers import Linear
 from .config import XlmRobertaConfig
 
 
@@ -34,17 +34,6 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     x1, x2 = x.float().chunk(2, dim=-1)
     out = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
     return out.to(x.dtype)
-
-
-class Embeddings(nn.Module):
-    def __init__(self, cfg: XlmRobertaConfig) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        # token_type_ids default to zeros; rotary models have no absolute position table.
-        return self.word_embeddings(input_ids) + self.token_type_embeddings.weight[0]
 
 
 class RotarySelfAttention(nn.Module):
@@ -90,50 +79,20 @@ class Mlp(nn.Module):
         return self.fc2(F.gelu(self.fc1(x)))  # exact (erf) GELU
 
 
-class Block(nn.Module):
-    def __init__(self, cfg: XlmRobertaConfig) -> None:
-        super().__init__()
-        self.mixer = RotarySelfAttention(cfg)
-        self.norm1 = LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.mlp = Mlp(cfg)
-        self.norm2 = LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-
-    def forward(
-        self, x: torch.Tensor, key_bias: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor]
-    ) -> torch.Tensor:
-        # Post-LN; residual sums land in the fresh branch outputs (a + b == b + a, bit for bit).
-        x = self.norm1(self.mixer(x, key_bias, rotary).add_(x))
-        return self.norm2(self.mlp(x).add_(x))
-
-
-class Encoder(nn.Module):
-    def __init__(self, cfg: XlmRobertaConfig) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.num_hidden_layers))
-
-
-class XlmRobertaModel(nn.Module):
+class XlmRobertaModel(TextEncoder):
     """The encoder; ``forward`` returns the last hidden state (B, T, hidden)."""
 
-    def __init__(self, cfg: XlmRobertaConfig) -> None:
-        super().__init__()
-        self.config = cfg
-        self.embeddings = Embeddings(cfg)
-        self.emb_ln = LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.encoder = Encoder(cfg)
-        self.compute_dtype: torch.dtype | None = None  # None: the weights' dtype
+    config: XlmRobertaConfig
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        x = self.embeddings(input_ids)
-        x = self.emb_ln(x.to(self.compute_dtype or x.dtype))
-        key_bias = ((1.0 - attention_mask.to(x.dtype)) * PAD_BIAS)[:, None, None, :]
+    def __init__(self, cfg: XlmRobertaConfig) -> None:
+        super().__init__(cfg, lambda: PostNormBlock(cfg, RotarySelfAttention(cfg), Mlp(cfg)))
+
+    def context(
+        self, input_ids: torch.Tensor, x: torch.Tensor
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor]]:
         # Positions are column indices 0..T-1 (right padding keeps every real token's position).
-        rotary = rotary_tables(
-            input_ids.shape[1], self.config.head_dim, self.config.rotary_emb_base, x.device
-        )
-        for layer in self.encoder.layers:
-            x = layer(x, key_bias, rotary)
-        return x
+        length = input_ids.shape[1]
+        return (rotary_tables(length, self.config.head_dim, self.config.rotary_emb_base, x.device),)
 
 
 class _Transformer(nn.Module):
@@ -144,7 +103,7 @@ class _Transformer(nn.Module):
         self.roberta = XlmRobertaModel(cfg)
 
 
-class TextTower(nn.Module):
+class TextTower(MeanPooledText):
     """``text_model``: XLM-RoBERTa + mean pooling over non-padding tokens (``<s>``/``</s>`` too)."""
 
     def __init__(self, cfg: XlmRobertaConfig) -> None:
@@ -154,9 +113,3 @@ class TextTower(nn.Module):
     @property
     def encoder(self) -> XlmRobertaModel:
         return self.transformer.roberta
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        mask = input_ids != self.encoder.config.pad_token_id
-        hidden = self.encoder(input_ids, mask)
-        weights = mask.to(hidden.dtype).unsqueeze(-1)
-        return (hidden * weights).sum(dim=1) / weights.sum(dim=1)
