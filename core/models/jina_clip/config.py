@@ -9,7 +9,7 @@ are hard-coded here (:data:`JINA_BERT_DEFAULTS`, their one place) and updated wi
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 # jinaai/jina-bert-flash-implementation config.json
 JINA_BERT_DEFAULTS: dict[str, Any] = {
@@ -153,3 +153,16 @@ class JinaClipConfig:
                 f"embed {embed_dim}) but the config has no projections"
             )
         return cls(text=text, vision=vision, embed_dim=embed_dim)
+
+
+class TwoTowerConfig(Protocol):
+    """What the code shared by jina-clip-v1 and v2 reads of either's parsed config."""
+
+    @property
+    def text(self) -> TextConfig: ...
+
+    @property
+    def vision(self) -> VisionConfig: ...
+
+    @property
+    def embed_dim(self) -> int: ...

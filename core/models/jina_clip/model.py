@@ -6,25 +6,13 @@ text tower and the calls a backend makes (jina-clip-v2's model differs only in i
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import torch
 from torch import nn
 
-from .config import JinaClipConfig, VisionConfig
+from .config import JinaClipConfig, TwoTowerConfig
 from .encoder import MeanPooledText
 from .text import TextTower
 from .vision import VisionTower
-
-
-class TwoTowerConfig(Protocol):
-    """What :class:`TwoTowerModel` reads of a family's config (JinaClipConfig, JinaClipV2Config)."""
-
-    @property
-    def vision(self) -> VisionConfig: ...
-
-    @property
-    def embed_dim(self) -> int: ...
 
 
 class TwoTowerModel(nn.Module):

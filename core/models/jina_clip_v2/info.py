@@ -12,6 +12,7 @@ from typing import Any
 from ...errors import ModelLoadError
 from ..base import ModelInfo
 from ..hub import hub_file, read_json
+from ..jina_clip.info import jina_info
 from .config import BASE_MODEL, JinaClipV2Config, shipped_base_config
 
 __all__ = ["describe", "hub_cache_dir", "load_tokenizer", "parse_config", "text_base_config"]
@@ -98,13 +99,11 @@ def describe(
 ) -> ModelInfo:
     """The tokenizer, image settings, widths and instructions of the checkpoint in ``folder``."""
     parsed = parsed or parse_config(folder, config)
-    return ModelInfo(
-        tokenizer=load_tokenizer(folder / "tokenizer.json"),
-        preprocessor=read_json(folder / "preprocessor_config.json"),
-        folder=folder,
-        family="jina-clip-v2",
-        dimension=parsed.embed_dim,
-        pad_token_id=parsed.text.pad_token_id,
+    return jina_info(
+        folder,
+        "jina-clip-v2",
+        parsed,
+        load_tokenizer(folder / "tokenizer.json"),
         max_text_length=parsed.text.max_position_embeddings,
         task_instructions=dict(parsed.text.task_instructions),
         matryoshka_dimensions=parsed.matryoshka_dimensions,

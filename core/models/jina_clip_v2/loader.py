@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ..base import LoadedModel
-from ..files import compute_dtype_for, load_weights
+from ..jina_clip.loader import ready
 from .info import describe, hub_cache_dir, load_tokenizer, parse_config, text_base_config
 from .lora import LoraMerge
 from .model import JinaClipV2Model
@@ -36,19 +36,6 @@ def build(
     parsed = parse_config(folder, config, base)
     with torch.device("meta"):
         model = JinaClipV2Model(parsed)
-    load_weights(
-        model,
-        folder / "model.safetensors",
-        device,
-        dtype,
-        what="jina-clip-v2",
-        plan=LoraMerge(parsed.text.lora_index, parsed.text.lora_scaling),
-    )
-    model.eval().requires_grad_(False)
-    model.fuse()
-    compute = compute_dtype_for(device, dtype)
-    model.set_compute_dtype(compute)
     info = describe(folder, config, parsed)
-    return LoadedModel(
-        model=model, device=device, dtype=dtype, compute_dtype=compute, **info.fields()
-    )
+    plan = LoraMerge(parsed.text.lora_index, parsed.text.lora_scaling)
+    return ready(model, info, device, dtype, plan)
