@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["LoadedModel", "ModelFamily", "ModelInfo"]
+__all__ = ["LoadedModel", "ModelFamily", "ModelInfo", "lazy_exports"]
 
 
 @dataclass
@@ -117,3 +117,20 @@ class ModelFamily:
         module, _, function = self.builder.partition(":")
         build: Builder = getattr(importlib.import_module(module), function)
         return build(folder, config, device, dtype)
+
+
+def lazy_exports(package: str, where: dict[str, str]) -> Callable[[str], Any]:
+    """A package's ``__getattr__`` that imports each name of ``where`` (name -> its submodule)
+    on first use, so that importing the package, or a torch-free submodule, imports no torch.
+
+    Example::
+
+        __getattr__ = lazy_exports(__name__, {"JinaClipModel": ".model"})
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in where:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(where[name], package), name)
+
+    return __getattr__
