@@ -17,15 +17,17 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import TextConfig
-from .layers import LayerNorm
+from .layers import LayerNorm, Linear
 
 __all__ = [
     "ATTN_BLOCK_ELEMENTS",
     "PAD_BIAS",
     "Embeddings",
+    "FusedQkvAttention",
     "MeanPooledText",
     "PostNormBlock",
     "TextEncoder",
@@ -44,6 +46,50 @@ class Embeddings(nn.Module):
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         # token_type_ids are never passed: row 0 is added to every token. No position table.
         return self.word_embeddings(input_ids) + self.token_type_embeddings.weight[0]
+
+
+class FusedQkvAttention(nn.Module):
+    """Self-attention with one ``Wqkv`` projection and ``out_proj``. A subclass's ``forward``
+    splits the heads (:meth:`heads`), positions q and k its own way and calls :meth:`attend`
+    with the additive bias of any rows of queries."""
+
+    # False: all queries at once, one whole bias and no Python arithmetic on the shape, so an
+    # ONNX export keeps batch and length dynamic (the block size would fix them to the example's).
+    query_blocks = True
+
+    def __init__(self, cfg: TextConfig) -> None:
+        super().__init__()
+        self.num_heads = cfg.num_attention_heads
+        self.head_dim = cfg.head_dim
+        self.Wqkv = Linear(cfg.hidden_size, 3 * cfg.hidden_size)
+        self.out_proj = Linear(cfg.hidden_size, cfg.hidden_size)
+
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """q, k, v of ``x`` (B, N, W), each (B, A, N, D)."""
+        batch, n, _ = x.shape
+        qkv = self.Wqkv(x).view(batch, n, 3, self.num_heads, self.head_dim)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+
+    def attend(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        bias: Callable[[slice], torch.Tensor],
+    ) -> torch.Tensor:
+        """Attention of all queries, projected; ``bias(rows)`` is the additive bias (B, A, q, N)
+        of the queries in ``rows``. Long inputs run one block of queries at a time, so their
+        scores and bias never exist for all queries at once."""
+        batch, heads, n, _ = q.shape
+        if not self.query_blocks:
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=bias(slice(None)))
+        else:
+            block = max(16, ATTN_BLOCK_ELEMENTS // max(1, batch * heads * n))
+            rows = [slice(start, start + block) for start in range(0, n, block)]
+            sdpa = F.scaled_dot_product_attention
+            outs = [sdpa(q[:, :, r], k, v, attn_mask=bias(r)) for r in rows]
+            ctx = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+        return self.out_proj(ctx.transpose(1, 2).flatten(2))
 
 
 class PostNormBlock(nn.Module):

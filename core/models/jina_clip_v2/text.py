@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..jina_clip.encoder import ATTN_BLOCK_ELEMENTS, MeanPooledText, PostNormBlock, TextEncoder
+from ..jina_clip.encoder import FusedQkvAttention, MeanPooledText, PostNormBlock, TextEncoder
 from ..jina_clip.layers import Linear
 from .config import XlmRobertaConfig
 
@@ -36,37 +36,14 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return out.to(x.dtype)
 
 
-class RotarySelfAttention(nn.Module):
-    # False: all queries at once, no Python arithmetic on the shape (for an ONNX export with
-    # dynamic batch and length; the block size below would fix them to the example's).
-    query_blocks = True
-
-    def __init__(self, cfg: XlmRobertaConfig) -> None:
-        super().__init__()
-        self.num_heads = cfg.num_attention_heads
-        self.head_dim = cfg.head_dim
-        self.Wqkv = Linear(cfg.hidden_size, 3 * cfg.hidden_size)
-        self.out_proj = Linear(cfg.hidden_size, cfg.hidden_size)
-
+class RotarySelfAttention(FusedQkvAttention):
     def forward(
         self, x: torch.Tensor, key_bias: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor]
     ) -> torch.Tensor:
         """``key_bias``: (B, 1, 1, T) additive, 0 for real tokens and -10000 for padding."""
-        batch, n, width = x.shape
-        qkv = self.Wqkv(x).view(batch, n, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, d)
+        q, k, v = self.heads(x)
         q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-        if not self.query_blocks:
-            ctx = F.scaled_dot_product_attention(q, k, v, key_bias)
-            return self.out_proj(ctx.transpose(1, 2).reshape(batch, n, width))
-        # Query blocks bound the (B, H, q, T) scores of long inputs, as in the v1 tower.
-        block = max(16, ATTN_BLOCK_ELEMENTS // max(1, batch * self.num_heads * n))
-        outs = [
-            F.scaled_dot_product_attention(q[:, :, start : start + block], k, v, key_bias)
-            for start in range(0, n, block)
-        ]
-        ctx = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
-        return self.out_proj(ctx.transpose(1, 2).reshape(batch, n, width))
+        return self.attend(q, k, v, lambda rows: key_bias)
 
 
 class Mlp(nn.Module):
