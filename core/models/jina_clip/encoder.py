@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -142,12 +142,18 @@ class TextEncoder(nn.Module):
 
 
 class MeanPooledText(nn.Module):
-    """``text_model``: an encoder + mean pooling over the non-padding tokens (the special tokens
-    included). A subclass sets up its modules and names the encoder in :attr:`encoder`."""
+    """``text_model``: ``transformer`` (the checkpoint's name) holding the encoder at
+    :attr:`encoder_path`, + mean pooling over the non-padding tokens (special tokens included)."""
+
+    encoder_path = ""  # the encoder's place under ``transformer`` ("": the transformer itself)
+
+    def __init__(self, transformer: nn.Module) -> None:
+        super().__init__()
+        self.transformer = transformer
 
     @property
     def encoder(self) -> TextEncoder:
-        raise NotImplementedError
+        return cast(TextEncoder, self.transformer.get_submodule(self.encoder_path))
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         mask = input_ids != self.encoder.config.pad_token_id

@@ -71,9 +71,4 @@ class TextTower(MeanPooledText):
     """``text_model``: JinaBERT + mean pooling over non-padding tokens (CLS and SEP included)."""
 
     def __init__(self, cfg: TextConfig) -> None:
-        super().__init__()
-        self.transformer = JinaBertModel(cfg)
-
-    @property
-    def encoder(self) -> JinaBertModel:
-        return self.transformer
+        super().__init__(JinaBertModel(cfg))

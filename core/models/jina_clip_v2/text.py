@@ -83,10 +83,7 @@ class _Transformer(nn.Module):
 class TextTower(MeanPooledText):
     """``text_model``: XLM-RoBERTa + mean pooling over non-padding tokens (``<s>``/``</s>`` too)."""
 
-    def __init__(self, cfg: XlmRobertaConfig) -> None:
-        super().__init__()
-        self.transformer = _Transformer(cfg)
+    encoder_path = "roberta"
 
-    @property
-    def encoder(self) -> XlmRobertaModel:
-        return self.transformer.roberta
+    def __init__(self, cfg: XlmRobertaConfig) -> None:
+        super().__init__(_Transformer(cfg))
