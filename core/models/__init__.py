@@ -63,6 +63,8 @@ def load_model(
     folder = fetch_model_files(source, ("config.json",), **fetch)
     config = read_json(folder / "config.json")
     family = family_for(config, str(folder / "config.json"))
+    if isinstance(source, str):  # the weights from config.json's commit
+        fetch["revision"] = folder.name
     folder = fetch_model_files(source, family.files, **fetch)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)

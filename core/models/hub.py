@@ -139,15 +139,25 @@ def fetch_model_files(
 
     For a repo id each file comes from the local cache when it is there; ``online`` and
     ``probe`` are :func:`hub_file`'s (pass one :func:`hub_probe` to every call of one load).
+    Once the first file is found, the others are taken from the same commit (its snapshot
+    folder's name), so a partly cached model is completed from the revision it was cached at,
+    never mixed with a newer one: pass the returned folder's name as ``revision`` to later calls.
     """
     if isinstance(source, Path):
         missing = [name for name in files if not (source / name).is_file()]
         if missing:
             raise ModelLoadError(f"model folder {str(source)!r} lacks {', '.join(missing)}")
         return source
-    where: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir}
-    paths = [hub_file(source, name, online=online, probe=probe, **where) for name in files]
-    return paths[0].parent
+    snapshot: Path | None = None
+    for name in files:
+        path = hub_file(
+            source, name, revision=revision, cache_dir=cache_dir, online=online, probe=probe
+        )
+        snapshot = path.parents[len(Path(name).parts) - 1]  # <cache>/.../snapshots/<commit>
+        revision = snapshot.name
+    if snapshot is None:
+        raise ValueError("fetch_model_files needs at least one file name")
+    return snapshot
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -7,11 +7,12 @@ wherever a clipbridge module holds it, so no test here touches the network.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
-from hub_cache import save_snapshot
+from hub_cache import REVISION, save_snapshot
 
 import clipbridge.models.hub as hub
 import clipbridge.models.jina_clip_v2.info  # noqa: F401  (holds the probe in older code)
@@ -86,3 +87,34 @@ def test_one_load_shares_one_probe(probes):
     assert probes == []  # nothing asked before a miss
     assert [probe(), probe(), probe()] == [False, False, False]
     assert len(probes) == 1
+
+
+def test_a_partly_cached_model_is_completed_from_its_cached_commit(tmp_path, monkeypatch):
+    """Files missing from the cache are fetched at the commit the cached ones came from, so the
+    hub's newer ``main`` is never mixed into one model's folder."""
+    import huggingface_hub
+
+    cache = tmp_path / "hub"
+    snapshot = save_snapshot(
+        cache, "jinaai/jina-clip-v1", {n: V1 / n for n in ("config.json", "model.safetensors")}
+    )
+    real = huggingface_hub.hf_hub_download
+    downloads = []
+
+    def fake_download(repo_id, filename, *, local_files_only=False, revision=None, **kwargs):
+        if local_files_only:
+            return real(repo_id, filename, local_files_only=True, revision=revision, **kwargs)
+        downloads.append((filename, revision))  # stands in for the hub: the file at `revision`
+        target = snapshot.parent / (revision or "f" * 40) / filename
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(V1 / filename, target)
+        return str(target)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: True)
+    loaded = load_model("jina-clip-v1", cache_dir=str(cache), device="cpu", dtype="float32")
+    assert downloads == [
+        ("tokenizer.json", REVISION),
+        ("preprocessor_config.json", REVISION),
+    ]
+    assert loaded.folder == snapshot
