@@ -161,22 +161,23 @@ class Embedder:
         return np.zeros((n, output_width(self.dimension, precision)), output_dtype(precision))
 
     def _embed(
-        self, kind: str, items: list[Any], show: bool | None, run: Callable[..., np.ndarray]
+        self, unit: str, items: list[Any], show: bool | None, run: Callable[..., np.ndarray]
     ) -> np.ndarray:
-        """``run(items, progress)`` -> the output rows, with the bar and the partial rows."""
+        """``run(items, progress)`` -> the output rows, with the bar (counting ``unit``) and the
+        partial rows finished."""
         if not items:
             return self._zeros(0)
-        with self._progress(len(items), kind, show) as progress, self._finishing_partial():
+        with self._progress(len(items), unit, show) as progress, self._finishing_partial():
             raw = run(items, progress)
         return self._finish(raw, len(items))
 
     async def _aembed(
-        self, kind: str, items: list[Any], show: bool | None, run: Callable[..., Awaitable[Any]]
+        self, unit: str, items: list[Any], show: bool | None, run: Callable[..., Awaitable[Any]]
     ) -> np.ndarray:
         """Async :meth:`_embed`."""
         if not items:
             return self._zeros(0)
-        with self._progress(len(items), kind, show) as progress, self._finishing_partial():
+        with self._progress(len(items), unit, show) as progress, self._finishing_partial():
             raw = await run(items, progress)
         return self._finish(raw, len(items))
 
