@@ -12,7 +12,7 @@ import numpy as np
 from .backends import Backend, Progress, create_backend
 from .backends.base import no_progress
 from .config import DEFAULT_MODEL, EmbedderConfig, check_task
-from .errors import ClipBridgeError
+from .errors import ClipBridgeError, InvalidInputError
 from .images import ImageInput, ImageLimits, check_image_input, decode_pixels
 from .precision import output_dtype, output_width, quantize
 from .pricing import text_tokens
@@ -229,8 +229,14 @@ class Embedder:
         """The run state and the verb of ``verbs`` (texts', images') for ``kind``."""
         if kind not in ("text", "image"):
             raise ValueError(f"kind must be 'text' or 'image', not {kind!r}")
-        items = _as_list(items, "embed_or_record")
-        return Recording(items), verbs[kind == "image"]
+        run = Recording(_as_list(items, "embed_or_record"))
+        check = check_text if kind == "text" else check_image_input
+        for index, item in enumerate(run.items):  # a wrong type is recorded before any work
+            try:
+                check(item, index)
+            except InvalidInputError as exc:
+                run.skip(index, exc.reason)
+        return run, verbs[kind == "image"]
 
     def embed_or_record(self, kind: Kind, items: Sequence[Any], **options: Any) -> EmbedResult:
         """Embed texts (``kind="text"``) or images (``"image"``), recording the items that

@@ -77,6 +77,11 @@ class Recording:
         self._put(self.pending, vectors)
         self.pending = []
 
+    def skip(self, index: int, reason: str) -> None:
+        """Record item ``index`` (of the input) as failed before it reaches the model."""
+        self.errors[index] = reason
+        self.pending.remove(index)
+
     @contextmanager
     def recording(self) -> Iterator[None]:
         """Turns an item's error into a record; any other error passes through."""

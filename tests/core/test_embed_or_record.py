@@ -106,3 +106,19 @@ def test_nothing_to_embed_and_wrong_kinds(tiny_model_path):
         emb.embed_or_record("text", "a cat")
     with pytest.raises(TypeError, match="task"):
         emb.embed_or_record("image", ["x.png"], task="retrieval.query")
+
+
+def test_wrong_types_are_recorded_before_the_model_runs(tiny_model_path):
+    emb = Embedder(tiny_model_path)
+    calls: list[int] = []
+    real = emb.embed_texts
+
+    def spy(texts, **kwargs):
+        calls.append(len(texts))
+        return real(texts, **kwargs)
+
+    emb.embed_texts = spy  # type: ignore[method-assign]
+    result = emb.embed_or_record("text", ["a", 1, "b", None, "c", b"d"])
+    assert calls == [3]  # one call for the three texts, not one more per bad item
+    assert list(result.errors) == [1, 3, 5] and "expected a str, got int" in result.errors[1]
+    np.testing.assert_array_equal(result.vectors[result.ok], emb.embed_texts(["a", "b", "c"]))
