@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import ModelLoadError
 from .families import family_for
-from .hub import fetch_model_files, hub_reachable, model_source, read_json
+from .hub import fetch_model_files, hub_probe, model_source, read_json
 
 __all__ = ["checkpoint_width", "model_width"]
 
@@ -54,9 +54,10 @@ def model_width(
     """``(width, matryoshka_dimensions)`` of ``model`` (a hub id or a folder, as
     :func:`~clipbridge.models.load_model` takes it), from its config files only."""
     source = model_source(model)
-    online = isinstance(source, str) and hub_reachable()  # offline: the cache only, at once
-    fetch = partial(
-        fetch_model_files, source, revision=revision, cache_dir=cache_dir, online=online
-    )
-    config = read_json(fetch(("config.json",)) / "config.json")
-    return checkpoint_width(fetch(family_for(config).info_files), config)
+    # as load_model: cached files as they are, the hub probed once, all from config.json's commit
+    fetch = partial(fetch_model_files, source, cache_dir=cache_dir, probe=hub_probe())
+    folder = fetch(("config.json",), revision=revision)
+    config = read_json(folder / "config.json")
+    if isinstance(source, str):
+        revision = folder.name
+    return checkpoint_width(fetch(family_for(config).info_files, revision=revision), config)
