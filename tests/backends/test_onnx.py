@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from hub_cache import save_snapshot
 
 from clipbridge import Embedder, EmbedderConfig
 from clipbridge.cli import main
@@ -293,6 +294,24 @@ def test_hub_repo_with_onnx_files_is_used_as_is(v1_onnx, tmp_path, monkeypatch):
     assert emb.backend.folder == snapshot
     want = Embedder(str(v1_onnx), backend="onnx").embed_texts(TEXTS)
     np.testing.assert_allclose(emb.embed_texts(TEXTS), want, atol=1e-7)
+
+
+def test_cached_hub_onnx_repo_loads_without_probing_the_hub(v1_onnx, tmp_path, monkeypatch):
+    """Cache first: a repo whose ONNX files are all cached never costs the hub's TCP probe."""
+    snapshot = save_snapshot(tmp_path / "hub", "acme/tiny-clip-onnx", {})
+    for path in v1_onnx.rglob("*"):
+        if path.is_file() and "int8" not in path.name:
+            target = snapshot / path.relative_to(v1_onnx)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    probes: list[tuple] = []
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("clipbridge") and hasattr(module, "hub_reachable"):
+            monkeypatch.setattr(module, "hub_reachable", lambda *a: probes.append(a) or False)
+    emb = Embedder("acme/tiny-clip-onnx", backend="onnx", cache_dir=str(tmp_path / "hub"))
+    assert emb.backend.folder == snapshot
+    assert probes == []
 
 
 # -- without torch -------------------------------------------------------------------------------
