@@ -35,9 +35,9 @@ __all__ = ["KNOWN_DIMENSIONS", "KNOWN_IMAGE_SIZES", "KNOWN_MATRYOSHKA", "ApiBack
 log = logging.getLogger("clipbridge")
 
 KNOWN_DIMENSIONS = {"jina-clip-v1": 768, "jina-clip-v2": 1024}
-# widths a hosted model was trained to be cut to (jina-clip-v2's config.json)
+"""Output size per API model name, so ``dimension`` is known before any answer."""
 KNOWN_MATRYOSHKA = {"jina-clip-v2": (32, 64, 128, 256, 512, 768, 1024)}
-"""Output size per API model name, so ``dimension`` needs no request for these."""
+"""Widths a hosted model was trained to be cut to (jina-clip-v2's config.json)."""
 KNOWN_IMAGE_SIZES = {"jina-clip-v1": 224, "jina-clip-v2": 512}
 """The model's image preprocessing size: what ``api_image_shrink`` shrinks to."""
 TASKLESS_MODELS = frozenset({"jina-clip-v1"})
@@ -181,9 +181,10 @@ class ApiBackend:
         emb.backend.usage.total_tokens                         # what the server billed so far
         emb.backend.estimate_tokens(["a caption"], ["photo.jpg"])
 
-    ``dimension`` needs no request when it is known: ``dimensions`` if set, else 768 for
-    jina-clip-v1, else the width of the first response. For another model name (e.g. a test
-    server) that has not answered yet, reading ``dimension`` sends one one-word probe request.
+    ``dimension`` never sends a request: it is ``dimensions`` if set, else the model's known
+    width (768 for jina-clip-v1, 1024 for jina-clip-v2), else the width of the first answer. For
+    another model name (e.g. a test server) that has not answered yet, :meth:`probe_dimension`
+    sends one one-word request to learn it (the server does so at start-up, in a thread).
 
     Images are loaded with :mod:`clipbridge.images`; with ``api_image_shrink`` (default) each is
     resized and centre-cropped exactly as the model's preprocessing would (``image_size``, else
@@ -225,11 +226,30 @@ class ApiBackend:
         )
 
     @property
+    def known_dimension(self) -> int | None:
+        """The output width if known without a request (``dimensions``, the model's name, or an
+        answer already received), else None. Never sends anything."""
+        return self._dimension
+
+    @property
     def dimension(self) -> int:
+        """The output width; never sends a request (see :meth:`probe_dimension`).
+
+        :raises BackendError: for a model the backend does not know (e.g. a test server's name)
+            before its first answer.
+        """
+        if self._dimension is None:
+            raise BackendError(
+                f"the output width of model {self.model_name!r} is not known before its first "
+                "answer: set dimensions=, embed something first, or call probe_dimension()"
+            )
+        return self._dimension
+
+    def probe_dimension(self) -> int:
+        """The output width, learned with one one-word request when it is not known yet."""
         if self._dimension is None:
             self.embed_texts(["dimension"])  # learns it from the response
-        assert self._dimension is not None
-        return self._dimension
+        return self.dimension
 
     @property
     def matryoshka_dimensions(self) -> tuple[int, ...]:

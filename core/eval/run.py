@@ -86,7 +86,7 @@ def embed_images_skipping_bad(
     The rows of failed images are NaN. A failure keeps the vectors already computed (the
     error's ``partial``) and goes on with the rest.
     """
-    vectors = np.full((len(images), embedder.dimension), np.nan, dtype=np.float32)
+    vectors = np.full((len(images), embedder.probe_dimension()), np.nan, dtype=np.float32)
     failed: dict[int, str] = {}
     todo = list(range(len(images)))
     while todo:

@@ -96,6 +96,9 @@ def create_app(
         embedder = (
             preloaded.pop() if preloaded else await asyncio.to_thread(load_embedder, settings)
         )
+        # Requests read embedder.dimension on the event loop: learn it here, in a thread, where
+        # it takes a request (an API model the backend does not know).
+        await asyncio.to_thread(embedder.probe_dimension)
         batcher = Batcher(
             embedder,
             max_batch_size=settings.max_batch_size,

@@ -112,10 +112,25 @@ def test_dimension_known_from_config_or_learned(make, api_server):
     count = len(api_server.requests)
     assert emb.dimension == 96 and len(api_server.requests) == count
     probe = make()
-    assert probe.dimension == 96  # unknown model, nothing sent yet: one probe request
+    with pytest.raises(BackendError, match=r"not known before its first answer.*probe_dimension"):
+        _ = probe.dimension  # unknown model, nothing sent yet: a property never sends
+    assert len(api_server.requests) == count
+    assert probe.probe_dimension() == 96  # the explicit way: one one-word request
     assert len(api_server.requests) == count + 1
-    assert probe.dimension == 96 and len(api_server.requests) == count + 1
-    assert probe.embed_texts([]).shape == (0, 96)
+    assert probe.dimension == 96 and probe.probe_dimension() == 96
+    assert len(api_server.requests) == count + 1
+    assert make().embed_texts([]).shape == (0, 96)  # an empty call learns it (one request)
+    assert len(api_server.requests) == count + 2
+
+
+def test_repr_sends_no_request(make, api_server):
+    emb = make()  # a model the backend does not know: its width needs an answer
+    for text in (repr(emb), repr(emb.backend), str(emb)):
+        assert "tiny-jina-clip-v1" in text
+    assert "dimension=None" in repr(emb)
+    assert api_server.hits == 0
+    emb.embed_texts(["a"])
+    assert "dimension=96" in repr(emb) and api_server.hits == 1
 
 
 def test_dimensions_is_sent_and_checked(make, api_server, monkeypatch):
