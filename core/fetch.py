@@ -42,6 +42,7 @@ import httpx
 
 from .content_encoding import ACCEPT_ENCODING, ContentEncodingError, iter_decoded
 from .errors import InvalidInputError
+from .urls import is_http_url
 
 __all__ = [
     "DEFAULT_MAX_REDIRECTS",
@@ -54,7 +55,6 @@ __all__ = [
 
 DEFAULT_MAX_REDIRECTS = 5
 """Redirects :func:`fetch_image_bytes` follows before giving up."""
-_SCHEMES = ("http", "https")
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 # The deadline (time.monotonic()) of the request running in this thread / task, if any.
@@ -280,7 +280,7 @@ def _checked(url: str, allow_private: bool, left: float, index: int) -> tuple[ht
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise InvalidInputError(index, f"invalid URL {_shown(url)!r}: {exc}") from exc
-    if parsed.scheme not in _SCHEMES:
+    if not is_http_url(url):
         raise InvalidInputError(
             index, f"unsupported URL scheme {parsed.scheme!r} in {_shown(url)!r} (http, https)"
         )

@@ -28,6 +28,7 @@ from ..errors import AuthenticationError, BackendError, InvalidInputError
 from ..fetch import deadline, deadline_transport
 from ..images import ImageInput, ImageLimits, PreprocessSpec, encode_for_upload, load_image
 from ..pricing import estimate_tokens as _estimate_tokens
+from ..urls import is_http_url
 from .base import Progress, check_dimensions, no_progress
 
 __all__ = ["KNOWN_DIMENSIONS", "KNOWN_IMAGE_SIZES", "KNOWN_MATRYOSHKA", "ApiBackend", "Usage"]
@@ -43,7 +44,6 @@ KNOWN_IMAGE_SIZES = {"jina-clip-v1": 224, "jina-clip-v2": 512}
 TASKLESS_MODELS = frozenset({"jina-clip-v1"})
 """API models that take no ``task`` field: queries and documents are embedded alike."""
 DEFAULT_IMAGE_SIZE = 224
-_URL_PREFIXES = ("http://", "https://")
 # Transport failures worth another attempt: connect/read/write/pool timeouts, refused or reset
 # connections, a server that hung up mid-response.
 _RETRY_EXCEPTIONS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
@@ -73,8 +73,8 @@ class _Answer:
     content: bytes
 
 
-class _BodyLimit:
-    """Counts a response body while it streams in; stops it at the cap before buffering more.
+class _CappedResponse:
+    """Reads a response body while it streams in; stops it at the cap before buffering more.
 
     The body is counted decoded (see :mod:`clipbridge.content_encoding`: gzip and deflate are
     undone in bounded pieces, other encodings refused). A successful answer above ``cap`` is an
@@ -116,6 +116,26 @@ class _BodyLimit:
 
     def answer(self, response: httpx.Response) -> _Answer:
         return _Answer(response.status_code, response.headers, b"".join(self.chunks))
+
+    def read(self, response: httpx.Response) -> _Answer:
+        """The answer, its body read (decoded) up to the cap."""
+        try:
+            for chunk in iter_decoded(response):
+                if not self.add(chunk):
+                    break
+        except ContentEncodingError as exc:
+            self.undecodable(exc)
+        return self.answer(response)
+
+    async def aread(self, response: httpx.Response) -> _Answer:
+        """:meth:`read` for an async response."""
+        try:
+            async for chunk in aiter_decoded(response):
+                if not self.add(chunk):
+                    break
+        except ContentEncodingError as exc:
+            self.undecodable(exc)
+        return self.answer(response)
 
 
 class _Collector:
@@ -200,7 +220,7 @@ class ApiBackend:
                 "the 'api' backend needs a Jina API key: pass api_key=... or set $JINA_API_KEY"
             )
         self._secrets = wire.secret_forms(self._key)
-        if not config.base_url.lower().startswith(_URL_PREFIXES):
+        if not is_http_url(config.base_url):
             raise ValueError(f"base_url must be an http(s) URL, not {config.base_url!r}")
         self.model_name = api_model_name(config.model)
         self.url = config.base_url.rstrip("/") + wire.EMBEDDINGS_PATH
@@ -312,11 +332,7 @@ class ApiBackend:
 
     def _image_value(self, image: ImageInput, index: int) -> str:
         """What goes in ``{"image": ...}``: a URL passed through, or base64 of encoded bytes."""
-        if (
-            self.config.send_image_urls
-            and isinstance(image, str)
-            and image[:8].lower().startswith(_URL_PREFIXES)
-        ):
+        if self.config.send_image_urls and is_http_url(image):
             return image
         spec = (
             PreprocessSpec(size=self.image_size, fast_decode=self.config.fast_image_decode)
@@ -445,14 +461,7 @@ class ApiBackend:
                 deadline(self.config.timeout),
                 client.stream("POST", self.url, content=body, headers=self._headers()) as response,
             ):
-                limit = _BodyLimit(response, self._cap(expected))
-                try:
-                    for chunk in iter_decoded(response):
-                        if not limit.add(chunk):
-                            break
-                except ContentEncodingError as exc:
-                    limit.undecodable(exc)
-                return limit.answer(response)
+                return _CappedResponse(response, self._cap(expected)).read(response)
         except httpx.TimeoutException:
             if time.monotonic() - started >= self.config.timeout - 1e-3:
                 raise self._deadline_passed() from None
@@ -543,14 +552,7 @@ class ApiBackend:
                 asyncio.timeout(self.config.timeout),
                 client.stream("POST", self.url, content=body, headers=self._headers()) as response,
             ):
-                limit = _BodyLimit(response, self._cap(expected))
-                try:
-                    async for chunk in aiter_decoded(response):
-                        if not limit.add(chunk):
-                            break
-                except ContentEncodingError as exc:
-                    limit.undecodable(exc)
-                return limit.answer(response)
+                return await _CappedResponse(response, self._cap(expected)).aread(response)
         except TimeoutError:
             raise self._deadline_passed() from None
 
@@ -636,8 +638,8 @@ class ApiBackend:
         """
         sizes: list[tuple[int, int]] = []
         for index, image in enumerate(images):
-            is_url = isinstance(image, str) and image[:8].lower().startswith(_URL_PREFIXES)
-            if self.config.api_image_shrink and not (self.config.send_image_urls and is_url):
+            sent_as_url = self.config.send_image_urls and is_http_url(image)
+            if self.config.api_image_shrink and not sent_as_url:
                 sizes.append((self.image_size, self.image_size))
             else:
                 sizes.append(load_image(image, index, self.limits).size)

@@ -32,18 +32,17 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from ..embedder import Embedder
 from ..errors import InvalidInputError
+from ..kinds import KINDS, Kind
 from .metrics import ServeMetrics
 
-__all__ = ["Batcher", "Kind", "PixelBudget"]
+__all__ = ["Batcher", "PixelBudget"]
 
-Kind = Literal["text", "image"]
-_KINDS: tuple[Kind, ...] = ("text", "image")
 # (kind, task, prepared): raw texts of different tasks never share a batch (prepared token ids
 # carry their instruction already), and raw items never share one with prepared items.
 _Queue = tuple[Kind, str | None, bool]
@@ -156,7 +155,7 @@ class Batcher:
         self.metrics = metrics or ServeMetrics()
         # Decoded images held at once: by default one batch in the model and one waiting.
         self.pixels = PixelBudget(max_pixel_items or 2 * max_batch_size)
-        self.batch_sizes: dict[Kind, Counter[int]] = {kind: Counter() for kind in _KINDS}
+        self.batch_sizes: dict[Kind, Counter[int]] = {kind: Counter() for kind in KINDS}
         self._queues: dict[_Queue, deque[_Entry]] = {}
         self._admitted = 0
         self._wakeup: asyncio.Event | None = None

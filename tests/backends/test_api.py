@@ -72,6 +72,26 @@ def test_base_url_must_be_http(monkeypatch):
         Embedder("jina-clip-v1", backend="api", api_key="k", base_url="ftp://example.org")
 
 
+def test_a_broken_install_is_not_told_to_install_an_extra_that_does_not_exist(monkeypatch):
+    import builtins
+    import sys
+
+    real_import = builtins.__import__
+
+    def no_httpx(name, *args, **kwargs):
+        if name == "httpx":
+            raise ModuleNotFoundError("No module named 'httpx'", name="httpx")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "clipbridge.backends.api", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_httpx)
+    with pytest.raises(ImportError) as info:
+        Embedder("jina-clip-v1", backend="api", api_key="k")
+    message = str(info.value)
+    assert "httpx" in message and "reinstall clipbridge" in message
+    assert "clipbridge[" not in message  # pyproject has no 'api' extra
+
+
 def test_key_from_environment_and_never_shown(api_server, monkeypatch):
     monkeypatch.setenv("JINA_API_KEY", TEST_API_KEY)
     emb = Embedder(**api_server.embedder_kwargs(api_key=None))

@@ -1,0 +1,17 @@
+"""The two kinds of input clipbridge embeds, named once for every module.
+
+Example::
+
+    def embed(kind: Kind, items: list) -> None:
+        assert kind in KINDS   # "text" or "image"
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = ["KINDS", "Kind"]
+
+Kind = Literal["text", "image"]
+"""What an input is: a text, or an image."""
+KINDS: tuple[Kind, ...] = ("text", "image")
