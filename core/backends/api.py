@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -136,6 +137,38 @@ class _CappedResponse:
         except ContentEncodingError as exc:
             self.undecodable(exc)
         return self.answer(response)
+
+
+class _Attempts:
+    """One batch's tries: the retry policy between them (no I/O), and how a failure leaves."""
+
+    def __init__(self, backend: ApiBackend, batch: range, results: _Collector) -> None:
+        self.backend, self.batch, self.results = backend, batch, results
+        self.attempt = 0
+        self.delay = 0.0
+
+    def settle(self, result: _Answer | httpx.HTTPError) -> np.ndarray | None:
+        """The vectors of this try, or None: try again after ``delay`` seconds (logged). No
+        try left: the error is raised."""
+        backend, attempt = self.backend, self.attempt
+        if isinstance(result, httpx.HTTPError):
+            outcome = backend._transport_outcome(result, attempt)
+        else:
+            outcome = backend._outcome(result, len(self.batch), attempt, self.batch.start)
+        if not isinstance(outcome, _Retry):
+            return outcome
+        backend._log_retry(outcome, attempt)
+        self.delay, self.attempt = outcome.delay, attempt + 1
+        return None
+
+    @contextlib.contextmanager
+    def failing(self) -> Iterator[None]:
+        """A failure stops the call's queued batches and leaves without the API key in it."""
+        try:
+            yield
+        except BackendError as exc:
+            self.results.stopped.set()
+            raise self.backend._sanitized(exc) from exc.__cause__
 
 
 class _Collector:
@@ -453,8 +486,9 @@ class ApiBackend:
                 )
             return self._client
 
-    def _post(self, client: httpx.Client, body: bytes, expected: int) -> _Answer:
-        """One POST within one deadline (connect + send + headers + body), body size-capped."""
+    def _post(self, client: httpx.Client, body: bytes, expected: int) -> _Answer | httpx.HTTPError:
+        """One POST within one deadline (connect + send + headers + body), body size-capped;
+        a transport failure is returned, for :meth:`_Attempts.settle` to judge."""
         started = time.monotonic()
         try:
             with (
@@ -462,10 +496,11 @@ class ApiBackend:
                 client.stream("POST", self.url, content=body, headers=self._headers()) as response,
             ):
                 return _CappedResponse(response, self._cap(expected)).read(response)
-        except httpx.TimeoutException:
-            if time.monotonic() - started >= self.config.timeout - 1e-3:
-                raise self._deadline_passed() from None
-            raise
+        except httpx.TimeoutException as exc:
+            late = time.monotonic() - started >= self.config.timeout - 1e-3
+            return self._deadline_passed() if late else exc
+        except httpx.HTTPError as exc:
+            return exc
 
     def _send(
         self, items: list[bytes], batch: range, results: _Collector, task: str | None = None
@@ -473,22 +508,11 @@ class ApiBackend:
         if results.stopped.is_set():
             return None  # another batch failed first: do not send this one
         body, client = self._body(items, task), self._sync_client()
-        attempt = 0
-        try:
-            while True:
-                try:
-                    answer = self._post(client, body, len(items))
-                    outcome = self._outcome(answer, len(items), attempt, batch.start)
-                except httpx.HTTPError as exc:
-                    outcome = self._transport_outcome(exc, attempt)
-                if not isinstance(outcome, _Retry):
-                    return outcome
-                self._log_retry(outcome, attempt)
-                time.sleep(outcome.delay)
-                attempt += 1
-        except BackendError as exc:
-            results.stopped.set()
-            raise self._sanitized(exc) from exc.__cause__
+        tries = _Attempts(self, batch, results)
+        with tries.failing():
+            while (vectors := tries.settle(self._post(client, body, len(items)))) is None:
+                time.sleep(tries.delay)
+        return vectors
 
     def _run(
         self, kind: str, inputs: Sequence, progress: Progress, task: str | None = None
@@ -545,8 +569,10 @@ class ApiBackend:
         await guard.__anext__()  # started: the loop now tracks it and closes it at shutdown
         return client
 
-    async def _apost(self, client: httpx.AsyncClient, body: bytes, expected: int) -> _Answer:
-        """One POST within one deadline (connect + send + headers + body), body size-capped."""
+    async def _apost(
+        self, client: httpx.AsyncClient, body: bytes, expected: int
+    ) -> _Answer | httpx.HTTPError:
+        """:meth:`_post` on the event loop."""
         try:
             async with (
                 asyncio.timeout(self.config.timeout),
@@ -554,7 +580,9 @@ class ApiBackend:
             ):
                 return await _CappedResponse(response, self._cap(expected)).aread(response)
         except TimeoutError:
-            raise self._deadline_passed() from None
+            return self._deadline_passed()
+        except httpx.HTTPError as exc:
+            return exc
 
     async def _asend(
         self,
@@ -565,25 +593,16 @@ class ApiBackend:
         task: str | None = None,
     ) -> np.ndarray | None:
         body, client = self._body(items, task), await self._async_client()
-        attempt = 0
+        tries = _Attempts(self, batch, results)
         async with gate:
             if results.stopped.is_set():
                 return None  # another batch failed first: do not send this one
-            try:
-                while True:
-                    try:
-                        answer = await self._apost(client, body, len(items))
-                        outcome = self._outcome(answer, len(items), attempt, batch.start)
-                    except httpx.HTTPError as exc:
-                        outcome = self._transport_outcome(exc, attempt)
-                    if not isinstance(outcome, _Retry):
-                        return outcome
-                    self._log_retry(outcome, attempt)
-                    await asyncio.sleep(outcome.delay)
-                    attempt += 1
-            except BackendError as exc:
-                results.stopped.set()
-                raise self._sanitized(exc) from exc.__cause__
+            with tries.failing():
+                while (
+                    vectors := tries.settle(await self._apost(client, body, len(items)))
+                ) is None:
+                    await asyncio.sleep(tries.delay)
+            return vectors
 
     async def _arun(
         self, kind: str, inputs: Sequence, progress: Progress, task: str | None = None
