@@ -2,16 +2,14 @@
 
 Example::
 
-    def embed(kind: Kind, items: list) -> None:
-        assert kind in KINDS   # "text" or "image"
+    def embed(kind: Kind, items: list) -> None: ...   # kind is "text" or "image"
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["KINDS", "Kind"]
+__all__ = ["Kind"]
 
 Kind = Literal["text", "image"]
 """What an input is: a text, or an image."""
-KINDS: tuple[Kind, ...] = ("text", "image")

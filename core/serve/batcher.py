@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,7 +38,7 @@ import numpy as np
 
 from ..embedder import Embedder
 from ..errors import InvalidInputError
-from ..kinds import KINDS, Kind
+from ..kinds import Kind
 from .metrics import ServeMetrics
 
 __all__ = ["Batcher", "PixelBudget"]
@@ -155,7 +155,6 @@ class Batcher:
         self.metrics = metrics or ServeMetrics()
         # Decoded images held at once: by default one batch in the model and one waiting.
         self.pixels = PixelBudget(max_pixel_items or 2 * max_batch_size)
-        self.batch_sizes: dict[Kind, Counter[int]] = {kind: Counter() for kind in KINDS}
         self._queues: dict[_Queue, deque[_Entry]] = {}
         self._admitted = 0
         self._wakeup: asyncio.Event | None = None
@@ -280,7 +279,6 @@ class Batcher:
         else:
             embed = self.embedder.embed_images
         while batch:
-            self.batch_sizes[kind][len(batch)] += 1
             self.metrics.batch_size.labels(kind=kind).observe(len(batch))
             payloads = [entry.payload for entry in batch]
             try:
