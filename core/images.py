@@ -256,13 +256,13 @@ def check_image_input(item: object, index: int) -> None:
 
 
 def _check_size(size: int, index: int, limits: ImageLimits, what: str) -> None:
-    """Refuse an empty input, or one above ``max_image_bytes`` (``size`` is what was read:
-    a file object is read to one byte past the limit, not to its end)."""
+    """Refuse an empty input, or one above ``max_image_bytes`` (a file object is read to one
+    byte past the limit, not to its end: its ``size`` then says only that it is larger)."""
     if size == 0:
         raise InvalidInputError(index, f"{what} is empty (0 bytes)")
     if size > limits.max_bytes:
         raise InvalidInputError(
-            index, f"{what} is above max_image_bytes={limits.max_bytes} ({size} bytes read)"
+            index, f"{what} is {size} bytes or more, above max_image_bytes={limits.max_bytes}"
         )
 
 
@@ -321,7 +321,7 @@ def read_url(url: str, index: int, limits: ImageLimits) -> bytes:
 def read_image_bytes(item: ImageInput, index: int, limits: ImageLimits) -> bytes:
     """The encoded bytes behind any non-PIL input (path, URL, data URI, bytes, file object)."""
     if isinstance(item, (bytes, bytearray)):
-        _check_size(len(item), index, limits, "the image bytes")
+        _check_size(len(item), index, limits, "the image data")
         return bytes(item)
     if isinstance(item, str):
         lowered = item[:16].lower()
