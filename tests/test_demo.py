@@ -109,7 +109,7 @@ def test_demo_hits_match_brute_force_search(framework, version, tiny_model_path)
     # Text queries are search queries (task="retrieval.query": v2 adds its instruction).
     model = tiny_model_path if version == "v1" else str(FIXTURES / "tiny-jina-clip-v2")
     items = load_corpus(DATA)
-    run = run_demo(framework, items, model=model, progress=False, top_k=4)
+    run = run_demo(framework, items, model=model, show_progress=False, top_k=4)
     emb = Embedder(model)
     names = [i.name for i in items]
     images = emb.embed_images([i.path for i in items])

@@ -6,7 +6,7 @@ import argparse
 import importlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from ..errors import BackendError, ClipBridgeError, InvalidInputError
 from .options import (
     STDOUT,
     Parser,
+    UsageError,
+    add_command,
     add_model_options,
     add_verbose_option,
     check_model_options,
@@ -26,8 +28,6 @@ from .options import (
 )
 
 __all__ = ["build_parser", "main"]
-
-Command = Callable[[argparse.Namespace], int]
 
 # The apps above the core, each a module with ``register(subparsers)`` adding its subcommand.
 # They import their heavy dependencies only when their command runs.
@@ -47,6 +47,10 @@ DESCRIPTION = (
     "the Jina API. Run 'clipbridge COMMAND --help' for the options of a command."
 )
 EMBED_SUFFIXES = (".npy", ".jsonl")
+EMBED_INPUTS = (  # (kind, help) of embed's --text and --image
+    ("text", "a text to embed (repeatable)"),
+    ("image", "an image to embed: a file, an http(s) URL or a data: URI (repeatable)"),
+)
 
 
 class _AddInput(argparse.Action):
@@ -103,11 +107,13 @@ def _for_command_line(
     return type(exc)(reason, status_code=exc.status_code)
 
 
+def _check_embed(args: argparse.Namespace) -> None:
+    if not args.inputs:
+        raise UsageError("give at least one --text or --image")
+
+
 def _cmd_embed(args: argparse.Namespace) -> int:
     inputs: list[tuple[str, str]] = args.inputs
-    if not inputs:
-        print("clipbridge embed: give at least one --text or --image", file=sys.stderr)
-        return 2
     emb = embedder_from_args(args)
     parts = [_embed_kind(emb, kind, inputs) for kind in ("text", "image")]
     dimension = next(found.shape[1] for _, found in parts if found is not None)
@@ -186,30 +192,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_verbose_option(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    embed = sub.add_parser(
+    embed = add_command(
+        sub,
         "embed",
+        _cmd_embed,
         help="embed texts and images",
         description="Embed each --text and --image in the order given on the command line. "
         "Inputs are numbered from 1 in that order, in error messages too.",
+        check=_check_embed,
     )
-    embed.add_argument(
-        "--text",
-        dest="inputs",
-        action=_AddInput,
-        const="text",
-        default=[],
-        metavar="TEXT",
-        help="a text to embed (repeatable)",
-    )
-    embed.add_argument(
-        "--image",
-        dest="inputs",
-        action=_AddInput,
-        const="image",
-        default=[],
-        metavar="IMAGE",
-        help="an image to embed: a file, an http(s) URL or a data: URI (repeatable)",
-    )
+    for kind, says in EMBED_INPUTS:
+        embed.add_argument(
+            f"--{kind}",
+            dest="inputs",
+            action=_AddInput,
+            const=kind,
+            default=[],
+            metavar=kind.upper(),
+            help=says,
+        )
     embed.add_argument(
         "--out",
         type=output_path(*EMBED_SUFFIXES),
@@ -219,12 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
         "input), or '-' for JSONL on stdout; default: print the first components",
     )
     add_model_options(embed)
-    embed.set_defaults(func=_cmd_embed)
-    info = sub.add_parser(
-        "info", help="describe a model", description="Load a model and describe it."
+    info = add_command(
+        sub, "info", _cmd_info, help="describe a model", description="Load a model and describe it."
     )
     add_model_options(info)
-    info.set_defaults(func=_cmd_info)
     for name in APPS:
         importlib.import_module(name).register(sub)
     for command in sub.choices.values():
@@ -236,13 +235,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``clipbridge`` with ``argv``; returns the exit code (2: usage or clipbridge error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_model_options(parser, args)
-    check = getattr(args, "check", None)
-    if check is not None:  # an app's own checks on its arguments, before anything loads
-        check(parser, args)
     with verbose_logging(args.verbose):
         try:
+            check_model_options(args)
+            if args.check is not None:  # the command's own checks, before anything loads
+                args.check(args)
             return int(args.func(args))
+        except UsageError as exc:
+            print(f"clipbridge {args.command}: {exc}", file=sys.stderr)
+            return 2
         except (ClipBridgeError, ImportError) as exc:
             print(f"clipbridge: {exc}", file=sys.stderr)
             return 2

@@ -2,13 +2,19 @@
 
 A bad value stops the command at parse time (exit code 2, one line), before any model loads.
 
+A subcommand is added with :func:`add_command`; its ``check`` (and the model options' own
+checks) run before the command, and a :class:`UsageError` from either is one line on stderr,
+``clipbridge COMMAND: ...``, exit code 2.
+
 Example::
 
     parser = Parser(prog="clipbridge thing")
-    add_model_options(parser)
+    add_model_options(parser, batch=True)
+    add_progress_option(parser)
     parser.add_argument("--top-k", type=positive_int, default=3)
     parser.add_argument("--out", type=output_path(".html"), default="page.html")
-    args = parser.parse_args(["--dtype", "float32", "--top-k", "5"])
+    args = parser.parse_args(["--dtype", "float32", "--top-k", "5", "--batch-size", "8"])
+    config = config_from_args(args)  # EmbedderConfig(model=..., dtype="float32", batch_size=8)
 """
 
 from __future__ import annotations
@@ -24,10 +30,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..config import DEFAULT_BASE_URL, DEFAULT_MODEL
+from ..config import (
+    DEFAULT_API_BATCH_SIZE,
+    DEFAULT_BASE_URL,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MODEL,
+    EmbedderConfig,
+)
+from ..errors import ClipBridgeError
 
 if TYPE_CHECKING:
     from ..embedder import Embedder
+
+Command = Callable[[argparse.Namespace], int]
 
 __all__ = [
     "BACKENDS",
@@ -35,11 +50,19 @@ __all__ = [
     "DTYPES",
     "STDOUT",
     "Parser",
+    "UsageError",
+    "add_command",
+    "add_count_option",
     "add_model_options",
+    "add_progress_option",
+    "add_ray_resource_options",
     "add_verbose_option",
     "check_model_options",
+    "config_from_args",
     "device",
     "embedder_from_args",
+    "fields_from_args",
+    "model_fields",
     "non_negative_number",
     "output_path",
     "positive_int",
@@ -163,15 +186,50 @@ def output_path(*suffixes: str, stdout: bool = True) -> Callable[[str], str | Pa
     return check
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """``--model --backend --device --dtype --base-url`` on ``parser``."""
+class UsageError(ClipBridgeError):
+    """A user's mistake on the command line, found before any model loads: ``main`` prints it as
+    one line, ``clipbridge COMMAND: <message>``, and exits with code 2."""
+
+
+def add_command(
+    subparsers: Any,
+    name: str,
+    run: Command,
+    help: str,
+    description: str,
+    *,
+    check: Callable[[argparse.Namespace], None] | None = None,
+) -> Parser:
+    """Add ``clipbridge NAME``, which runs ``run(args)``, to the ``clipbridge`` subparsers.
+
+    ``check(args)`` raises :class:`UsageError` for a mistake only the whole command line shows
+    (two options that contradict each other, ...); ``main`` calls it before ``run``.
+    """
+    parser: Parser = subparsers.add_parser(name, help=help, description=description)
+    parser.set_defaults(func=run, check=check)
+    return parser
+
+
+def add_count_option(
+    parser: Any, option: str, default: int | None, help: str, **kwargs: Any
+) -> None:
+    """``option N``: a positive integer (``--top-k``, ``--max-queue``, ...); the help shows the
+    default. ``kwargs`` go to ``add_argument`` (``metavar``, ``dest``)."""
+    kwargs.setdefault("metavar", "N")
+    parser.add_argument(option, type=positive_int, default=default, help=help, **kwargs)
+
+
+def add_model_options(
+    parser: argparse.ArgumentParser, *, batch: bool = False, model: dict[str, Any] | None = None
+) -> None:
+    """``--model --backend --device --dtype --base-url`` on ``parser``; with ``batch``, also
+    ``--batch-size`` (local/onnx: items per forward pass) and ``--api-batch-size`` (API: inputs
+    per request), each setting the one :class:`~clipbridge.EmbedderConfig` field of its name.
+
+    ``model``: ``add_argument`` keywords of a command's own ``--model`` (``eval`` takes several).
+    """
     group = parser.add_argument_group("model options")
-    group.add_argument(
-        "--model",
-        default=DEFAULT_MODEL,
-        metavar="M",
-        help=f"Hugging Face hub id, API model name or local folder (default: {DEFAULT_MODEL})",
-    )
+    group.add_argument("--model", **(model or _MODEL_OPTION))
     group.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -200,17 +258,61 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help=f"API backend: a server speaking the Jina wire format (default: {DEFAULT_BASE_URL})",
     )
+    if not batch:
+        return
+    for option, default, says in _BATCH_OPTIONS:
+        add_count_option(group, option, None, f"{says} (default: {default})")
 
 
-def check_model_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """The combinations of ``--backend`` and ``--dtype`` that cannot work, refused at parse time."""
+_MODEL_OPTION = {
+    "default": DEFAULT_MODEL,
+    "metavar": "M",
+    "help": "Hugging Face hub id, API model name or local folder",
+}
+# --batch-size and --api-batch-size: (option, default, help); each sets the field of its name.
+_BATCH_OPTIONS = (
+    ("--batch-size", DEFAULT_BATCH_SIZE, "local/onnx backends: most items per forward pass"),
+    ("--api-batch-size", DEFAULT_API_BATCH_SIZE, "API backend: most inputs per request"),
+)
+
+
+def add_ray_resource_options(
+    parser: Any, per: str, *, prefix: str = "", cpus: Callable[[str], float] = positive_number
+) -> None:
+    """``--ray-address``, ``--{prefix}num-gpus`` and ``--{prefix}num-cpus``: the Ray cluster
+    and what each ``per`` (actor, replica) needs of it."""
+    parser.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
+    for kind, number, default in (("gpus", non_negative_number, 0), ("cpus", cpus, 1)):
+        option, says = f"--{prefix}num-{kind}", f"{kind[:-1].upper()}s per {per}"
+        parser.add_argument(option, type=number, default=default, help=says)
+
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress``: hide the progress bars (``show_progress=False``; shown by default)."""
+    parser.add_argument(
+        "--no-progress",
+        dest="show_progress",
+        action="store_false",
+        help="hide the progress bars",
+    )
+
+
+def check_model_options(args: argparse.Namespace) -> None:
+    """The model options that cannot work together, as a :class:`UsageError`."""
     if not hasattr(args, "backend"):  # a command without the model options
         return
     backend, dtype = args.backend, getattr(args, "dtype", None)
     if dtype == "int8" and backend != "onnx":
-        parser.error("--dtype int8 (dynamically quantized weights) needs --backend onnx")
+        raise UsageError("--dtype int8 (dynamically quantized weights) needs --backend onnx")
     if backend == "onnx" and dtype in ("bfloat16", "float16"):
-        parser.error(f"--backend onnx runs float32 or int8 weights, not --dtype {dtype}")
+        raise UsageError(f"--backend onnx runs float32 or int8 weights, not --dtype {dtype}")
+    if backend == "api" and getattr(args, "batch_size", None) is not None:
+        raise UsageError(
+            "--batch-size is the local/onnx forward pass; with --backend api give "
+            "--api-batch-size (inputs per request)"
+        )
+    if backend not in ("api", None) and getattr(args, "api_batch_size", None) is not None:
+        raise UsageError("--api-batch-size is the size of an API request: it needs --backend api")
 
 
 def add_verbose_option(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
@@ -250,11 +352,41 @@ def verbose_logging(verbose: bool) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-def embedder_from_args(args: argparse.Namespace) -> Embedder:
-    """The :class:`~clipbridge.Embedder` the model options describe."""
+def fields_from_args(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """``{name: args.name}`` for each of ``names``: the keywords of a settings class whose fields
+    are named as the options are."""
+    return {name: getattr(args, name) for name in names}
+
+
+# The model options, by EmbedderConfig field; each is set only when given (None: not given).
+_CONFIG_OPTIONS = (
+    "model",
+    "backend",
+    "device",
+    "dtype",
+    "base_url",
+    "batch_size",
+    "api_batch_size",
+)
+
+
+def model_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~clipbridge.EmbedderConfig` fields the model options give: each option of
+    the command that is not None (``search`` leaves them None to use the index's record)."""
+    given = {name: getattr(args, name, None) for name in _CONFIG_OPTIONS}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def config_from_args(
+    args: argparse.Namespace, base: EmbedderConfig | None = None, **fields: Any
+) -> EmbedderConfig:
+    """``base`` (default: every field's default) with the fields the model options give
+    (:func:`model_fields`), then ``fields``."""
+    return (base or EmbedderConfig()).replace(**{**model_fields(args), **fields})
+
+
+def embedder_from_args(args: argparse.Namespace, **fields: Any) -> Embedder:
+    """The :class:`~clipbridge.Embedder` the model options describe (and ``fields``)."""
     from ..embedder import Embedder
 
-    fields = {"backend": args.backend, "device": args.device, "dtype": args.dtype}
-    if args.base_url:
-        fields["base_url"] = args.base_url
-    return Embedder(args.model, **fields)
+    return Embedder(config=config_from_args(args, **fields))

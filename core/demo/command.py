@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli.options import STDOUT, add_model_options, output_path, positive_int
+from ..cli.options import (
+    STDOUT,
+    add_command,
+    add_count_option,
+    add_model_options,
+    add_progress_option,
+    model_fields,
+    output_path,
+)
 from ..errors import ClipBridgeError
 from .frameworks import FRAMEWORKS
 from .html import render_html
@@ -22,6 +30,14 @@ from .run import (
 
 __all__ = ["register"]
 
+HELP = "index example photos in a framework's vector store and search them"
+DESCRIPTION = (
+    "Index photos and captions in a framework's vector store, run text->image, image->image and "
+    "text->text queries, print the ranked hits and write an HTML page. It also measures how many "
+    "captions find their own photo first (recall@1) and warns when that is near chance: an "
+    "untrained checkpoint."
+)
+
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     # With ``--out -`` the page goes to stdout, so everything else goes to stderr.
@@ -33,20 +49,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             "pass --images FOLDER with some .jpg/.png files"
         )
     items = load_corpus(Path(folder))
-    options: dict[str, Any] = {"backend": args.backend}
-    for name in ("device", "dtype", "base_url"):
-        if getattr(args, name, None) not in (None, "auto"):
-            options[name] = getattr(args, name)
+    options = model_fields(args)
     run = run_demo(
         args.framework,
         items,
-        model=args.model,
+        model=options.pop("model"),
         options=options,
         text_to_image=args.query or None,
         image_queries=args.query_image or None,
         text_to_text=args.query or None,
         top_k=args.top_k,
-        progress=not args.no_progress,
+        show_progress=args.show_progress,
     )
 
     print(
@@ -75,14 +88,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``clipbridge demo`` to the ``clipbridge`` command's subparsers."""
-    demo = subparsers.add_parser(
-        "demo",
-        help="index example photos in a framework's vector store and search them",
-        description="Index photos and captions in a framework's vector store, run text->image, "
-        "image->image and text->text queries, print the ranked hits and write an HTML page. "
-        "It also measures how many captions find their own photo first (recall@1) and warns "
-        "when that is near chance: an untrained checkpoint.",
-    )
+    demo = add_command(subparsers, "demo", _cmd_demo, HELP, DESCRIPTION)
     demo.add_argument(
         "--framework",
         choices=tuple(FRAMEWORKS),
@@ -121,13 +127,6 @@ def register(subparsers: Any) -> None:
         help="file name of an indexed photo to search with (repeatable; default: rocket.jpg, "
         "cat.jpg)",
     )
-    demo.add_argument(
-        "--top-k",
-        type=positive_int,
-        default=DEFAULT_TOP_K,
-        metavar="N",
-        help=f"hits per query (default: {DEFAULT_TOP_K})",
-    )
-    demo.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_count_option(demo, "--top-k", DEFAULT_TOP_K, "hits per query")
+    add_progress_option(demo)
     add_model_options(demo)
-    demo.set_defaults(func=_cmd_demo)

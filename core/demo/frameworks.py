@@ -104,7 +104,7 @@ class Job:
     image_queries: list[DemoItem]
     text_to_text: list[str]
     top_k: int
-    progress: bool
+    show_progress: bool
 
 
 def _missing(framework: str, exc: ImportError) -> ClipBridgeError:
@@ -161,7 +161,7 @@ def _run_llama_index(job: Job) -> Outcome:
     start = time.perf_counter()
     # Images and texts go in ONE call: an insert without texts marks the text store as empty.
     index = MultiModalVectorStoreIndex(
-        nodes, embed_model=embed, image_embed_model=embed, show_progress=job.progress
+        nodes, embed_model=embed, image_embed_model=embed, show_progress=job.show_progress
     )
     seconds = time.perf_counter() - start
     k = job.top_k
@@ -211,7 +211,9 @@ def _run_langchain(job: Job) -> Outcome:
         def embed_query(self, text: str) -> list[float]:
             return self.inner.embed_query(text)
 
-    embeddings = ClipBridgeEmbeddings(model=job.model, **job.options, show_progress=job.progress)
+    embeddings = ClipBridgeEmbeddings(
+        model=job.model, **job.options, show_progress=job.show_progress
+    )
     start = time.perf_counter()
     images = InMemoryVectorStore(ImageUris(embeddings))
     images.add_texts(
@@ -260,7 +262,7 @@ def _run_haystack(job: Job) -> Outcome:
         )
     except ImportError as exc:
         raise _missing("haystack", exc) from exc
-    kwargs = {"model": job.model, **job.options, "progress_bar": job.progress}
+    kwargs = {"model": job.model, **job.options, "progress_bar": job.show_progress}
     text_embedder = ClipBridgeTextEmbedder(**{**kwargs, "progress_bar": False})
     doc_embedder = ClipBridgeDocumentEmbedder(**kwargs)
     image_embedder = ClipBridgeDocumentImageEmbedder(**kwargs)

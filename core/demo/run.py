@@ -15,27 +15,15 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from ..config import DEFAULT_MODEL
 from ..errors import ClipBridgeError, ModelLoadError
-from .frameworks import (
-    FRAMEWORKS,
-    DemoItem,
-    DemoRun,
-    Hit,
-    Job,
-    QueryResult,
-    check_framework,
-)
+from .frameworks import FRAMEWORKS, DemoItem, DemoRun, Job, check_framework
 
-__all__ = [
-    "FRAMEWORKS",
-    "DemoItem",
-    "DemoRun",
-    "Hit",
-    "QueryResult",
+__all__ = [  # the framework types are clipbridge.demo's (and clipbridge.demo.frameworks')
     "find_images_folder",
     "format_table",
     "load_corpus",
@@ -135,9 +123,21 @@ def run_demo(
     image_queries: list[str] | None = None,
     text_to_text: list[str] | None = None,
     top_k: int = DEFAULT_TOP_K,
-    progress: bool = True,
+    show_progress: bool = True,
+    progress: bool | None = None,
 ) -> DemoRun:
-    """Index ``items`` with ``framework`` and run the three kinds of query."""
+    """Index ``items`` with ``framework`` and run the three kinds of query.
+
+    ``show_progress`` shows the framework's progress bars while it indexes (``progress`` is its
+    old name, still taken, with a ``DeprecationWarning``).
+    """
+    if progress is not None:
+        warnings.warn(
+            "run_demo(progress=...) is now run_demo(show_progress=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        show_progress = progress
     options = dict(options or {})
     check_framework(framework)
     start = time.perf_counter()
@@ -157,7 +157,7 @@ def run_demo(
         image_queries=[by_name[n] for n in wanted],
         text_to_text=list(text_to_text or DEFAULT_TEXT_TO_TEXT),
         top_k=top_k,
-        progress=progress,
+        show_progress=show_progress,
     )
     run = DemoRun(
         framework=framework,

@@ -8,23 +8,42 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli.options import add_model_options, embedder_from_args, output_path, positive_int
+from ..cli.options import (
+    UsageError,
+    add_command,
+    add_model_options,
+    add_progress_option,
+    embedder_from_args,
+    output_path,
+)
 from ..config import DEFAULT_MODEL
-from ..errors import ClipBridgeError
 from ..precision import PRECISIONS
 
 __all__ = ["register"]
 
+HELP = "text-text, text-image, image-text and image-image retrieval scores on your data"
+DESCRIPTION = (
+    "Score one or more models on a data folder (captions.jsonl, labels.jsonl, queries.jsonl + "
+    "corpus.jsonl + qrels.tsv, images/) and print the seed's table: Text-Text nDCG@10, "
+    "Text->Image R@5, Image->Text R@5, Image->Image R@1. See docs/eval.md."
+)
+MODEL_OPTION = {  # eval's own --model: repeatable
+    "dest": "models",
+    "action": "append",
+    "default": [],
+    "metavar": "M",
+    "help": "hub id, API model name or local folder; repeat to compare models (the first is the "
+    "baseline of the %% row; default: jinaai/jina-clip-v1)",
+}
+REPORTS = (  # (suffix, help) of --json and --html
+    (".json", "write the scores as JSON (checked before any model loads)"),
+    (".html", "write a page with the table and each model's worst-ranked queries as thumbnails"),
+)
 
-def _embedder(args: argparse.Namespace, model: str) -> Any:
-    from ..embedder import Embedder
 
-    embedder = embedder_from_args(argparse.Namespace(**{**vars(args), "model": model}))
-    if args.batch_size is None:
-        return embedder
-    config = embedder.config.replace(batch_size=args.batch_size, api_batch_size=args.batch_size)
-    embedder.close()
-    return Embedder(config=config)  # a local model is cached: this does not load it again
+def _check(args: argparse.Namespace) -> None:
+    if len(set(args.models)) != len(args.models):
+        raise UsageError("each --model may be given once")
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -34,18 +53,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .run import evaluate_precisions
 
     data = load_eval_data(args.data)
-    models = args.model or [DEFAULT_MODEL]
-    if len(set(models)) != len(models):
-        raise ClipBridgeError("eval: each --model may be given once")
+    models = args.models or [DEFAULT_MODEL]
     precisions = list(dict.fromkeys(args.precision or ["float32"]))
     print(f"clipbridge eval: {data.root} ({', '.join(data.tasks)})", file=sys.stderr)
     reports = []
     for model in models:
-        embedder = _embedder(args, model)
+        embedder = embedder_from_args(args, model=model)
         try:
             print(f"{embedder.model} ({embedder.config.backend})", file=sys.stderr)
             scored = evaluate_precisions(
-                embedder, data, precisions, show_progress=not args.no_progress
+                embedder, data, precisions, show_progress=args.show_progress
             )
         finally:
             embedder.close()
@@ -68,14 +85,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``clipbridge eval`` to the ``clipbridge`` command's subparsers."""
-    parser = subparsers.add_parser(
-        "eval",
-        help="text-text, text-image, image-text and image-image retrieval scores on your data",
-        description="Score one or more models on a data folder (captions.jsonl, labels.jsonl, "
-        "queries.jsonl + corpus.jsonl + qrels.tsv, images/) and print the seed's table: "
-        "Text-Text nDCG@10, Text->Image R@5, Image->Text R@5, Image->Image R@1. See docs/eval.md.",
-        conflict_handler="resolve",  # --model below replaces the single one of the model options
-    )
+    parser = add_command(subparsers, "eval", _cmd_eval, HELP, DESCRIPTION, check=_check)
     parser.add_argument(
         "--data",
         type=Path,
@@ -84,37 +94,15 @@ def register(subparsers: Any) -> None:
         help="the eval folder: captions.jsonl, labels.jsonl, queries.jsonl + corpus.jsonl + "
         "qrels.tsv, images/ (see docs/eval.md)",
     )
-    add_model_options(parser)
-    parser.add_argument(
-        "--model",
-        action="append",
-        default=[],
-        metavar="M",
-        help="hub id, API model name or local folder; repeat to compare models (the first is "
-        "the baseline of the %% row; default: jinaai/jina-clip-v1)",
-    )
-    parser.add_argument(
-        "--batch-size",
-        dest="batch_size",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="inputs per forward pass (local) or per request (API); default: the config's",
-    )
-    parser.add_argument(
-        "--json",
-        type=output_path(".json", stdout=False),
-        default=None,
-        metavar="OUT.json",
-        help="write the scores as JSON (checked before any model loads)",
-    )
-    parser.add_argument(
-        "--html",
-        type=output_path(".html", stdout=False),
-        default=None,
-        metavar="OUT.html",
-        help="write a page with the table and each model's worst-ranked queries as thumbnails",
-    )
+    add_model_options(parser, batch=True, model=MODEL_OPTION)
+    for suffix, says in REPORTS:
+        parser.add_argument(
+            f"--{suffix[1:]}",
+            type=output_path(suffix, stdout=False),
+            default=None,
+            metavar=f"OUT{suffix}",
+            help=says,
+        )
     parser.add_argument(
         "--precision",
         action="append",
@@ -124,5 +112,4 @@ def register(subparsers: Any) -> None:
         "e.g. --precision float32 --precision binary: embedded once, quantized per row "
         "(default: float32)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    parser.set_defaults(func=_cmd_eval)
+    add_progress_option(parser)

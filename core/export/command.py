@@ -14,9 +14,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli.options import Parser
+from ..cli.options import UsageError, add_command
 
 __all__ = ["register"]
+
+HELP = "write a model as an ONNX folder (for --backend onnx, no torch needed to run it)"
+DESCRIPTION = (
+    "Export MODEL (a local folder or hub id with PyTorch weights; jina-clip-v1 or jina-clip-v2) "
+    "to DIR: onnx/text_model.onnx (input_ids -> text_embeds), onnx/vision_model.onnx "
+    "(pixel_values -> image_embeds), the tokenizer, preprocessor and config files. --dtype int8 "
+    "adds dynamically quantized onnx/*_int8.onnx graphs. Needs torch; loading DIR with "
+    "--backend onnx does not."
+)
 
 
 def _out_folder(text: str) -> Path:
@@ -48,31 +57,25 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def _check(args: argparse.Namespace) -> None:
     from ..errors import ModelLoadError
     from ..models.hub import model_source
 
     needed = ["torch", "onnx", "onnxscript"] + (["onnxruntime"] if args.dtype == "int8" else [])
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
-        parser.error(f"exporting needs {', '.join(missing)}: pip install 'clipbridge[local,onnx]'")
+        raise UsageError(
+            f"exporting needs {', '.join(missing)}: pip install 'clipbridge[local,onnx]'"
+        )
     try:
         model_source(args.model)
     except ModelLoadError as exc:
-        parser.error(str(exc))
+        raise UsageError(str(exc)) from exc
 
 
 def register(subparsers: Any) -> None:
     """Add ``clipbridge export`` to the ``clipbridge`` command's subparsers."""
-    parser: Parser = subparsers.add_parser(
-        "export",
-        help="write a model as an ONNX folder (for --backend onnx, no torch needed to run it)",
-        description="Export MODEL (a local folder or hub id with PyTorch weights; jina-clip-v1 or "
-        "jina-clip-v2) to DIR: onnx/text_model.onnx (input_ids -> text_embeds), "
-        "onnx/vision_model.onnx (pixel_values -> image_embeds), the tokenizer, preprocessor and "
-        "config files. --dtype int8 adds dynamically quantized onnx/*_int8.onnx graphs. "
-        "Needs torch; loading DIR with --backend onnx does not.",
-    )
+    parser = add_command(subparsers, "export", _cmd_export, HELP, DESCRIPTION, check=_check)
     parser.add_argument("model", metavar="MODEL", help="local folder or Hugging Face hub id")
     parser.add_argument(
         "--out", type=_out_folder, required=True, metavar="DIR", help="a new or empty folder"
@@ -83,4 +86,3 @@ def register(subparsers: Any) -> None:
         default="float32",
         help="float32 graphs, or float32 plus dynamically quantized int8 ones (default: float32)",
     )
-    parser.set_defaults(func=_cmd_export, check=lambda _, args: _check(parser, args))

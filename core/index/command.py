@@ -10,15 +10,37 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..cli.options import (
+    UsageError,
+    add_command,
+    add_count_option,
     add_model_options,
+    add_progress_option,
+    add_ray_resource_options,
     embedder_from_args,
+    fields_from_args,
     non_negative_number,
     output_path,
-    positive_int,
 )
 from ..precision import PRECISIONS
 
 __all__ = ["register"]
+
+HELP = "embed images, PDF pages or text lines into a Parquet file"
+DESCRIPTION = (
+    "Embed every image (or PDF page) of folders and globs, or every line of .txt/.jsonl/.parquet "
+    "text files, into one Parquet file (id, source, kind, embedding, error, text, path, page, "
+    "width, height, and the --meta-column columns). Chunks are flushed as they finish; --resume "
+    "skips ids already written."
+)
+# What --ray-* options are when not given; any other value needs --engine ray.
+RAY_DEFAULTS = {
+    "ray_address": None,
+    "ray_concurrency": None,
+    "ray_num_gpus": 0,
+    "ray_num_cpus": 1,
+    "ray_batch_size": None,
+}
+DEFAULT_RAY_BATCH_SIZE = 32
 
 
 @contextmanager
@@ -41,51 +63,54 @@ def _stop_signals() -> Iterator[dict[str, int]]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _check(args: argparse.Namespace) -> None:
+    if args.engine != "ray":
+        if any(getattr(args, name) != value for name, value in RAY_DEFAULTS.items()):
+            raise UsageError("--ray-* options need --engine ray")
+        return
+    rows = args.ray_batch_size or DEFAULT_RAY_BATCH_SIZE
+    if (args.batch_size or 0) > rows:  # earlier, --batch-size set both
+        raise UsageError(
+            f"--batch-size {args.batch_size} is above the {rows} rows a Ray call hands each "
+            "actor, so no forward pass could be that large: give --ray-batch-size too"
+        )
+
+
+def _ray_options(args: argparse.Namespace) -> Any:
+    """The :class:`~clipbridge.ray.indexing.RayOptions` of ``--engine ray``; None: local."""
+    if args.engine != "ray":
+        return None
+    from ..ray.indexing import RayOptions
+
+    return RayOptions(
+        address=args.ray_address,
+        concurrency=args.ray_concurrency,
+        num_gpus=args.ray_num_gpus,
+        num_cpus=args.ray_num_cpus,
+        batch_size=args.ray_batch_size or DEFAULT_RAY_BATCH_SIZE,
+    )
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     from .pipeline import IndexInterrupted, prepare_index
 
-    ray_options = None
-    if args.engine == "ray":
-        from ..ray.indexing import RayOptions
-
-        ray_options = RayOptions(
-            address=args.ray_address,
-            concurrency=args.ray_concurrency,
-            num_gpus=args.ray_num_gpus,
-            num_cpus=args.ray_num_cpus,
-            batch_size=args.batch_size or 32,
-        )
-    elif args.ray_address or args.ray_concurrency or args.ray_num_gpus or args.ray_num_cpus != 1:
-        print("clipbridge index: --ray-* options need --engine ray", file=sys.stderr)
-        return 2
+    ray_options = _ray_options(args)
+    job_options = fields_from_args(
+        args, "kind", "resume", "overwrite", "chunk_size", "text_column", "meta_columns"
+    )
     with _stop_signals() as seen:
         try:
-            with prepare_index(
-                args.sources,
-                args.out,
-                kind=args.kind,
-                resume=args.resume,
-                overwrite=args.overwrite,
-                chunk_size=args.chunk_size,
-                text_column=args.text_column,
-                meta_columns=args.meta_column,
-            ) as job:
+            with prepare_index(args.sources, args.out, **job_options) as job:
                 if ray_options is not None:
                     from ..ray.indexing import connect_ray
 
                     connect_ray(ray_options)  # an unreachable cluster is told before the model
-                embedder = embedder_from_args(args)
-                if args.batch_size:
-                    config = embedder.config.replace(batch_size=args.batch_size)
-                    embedder = type(embedder).from_config(config)
-                if args.precision != embedder.config.precision:  # a cached model: no reload
-                    config = embedder.config.replace(precision=args.precision)
-                    embedder = type(embedder).from_config(config)
+                embedder = embedder_from_args(args, precision=args.precision)
                 summary = job.run(
                     embedder,
                     engine=args.engine,
                     ray_options=ray_options,
-                    progress=not args.no_progress,
+                    progress=args.show_progress,
                 )
         except KeyboardInterrupt as exc:
             if isinstance(exc, IndexInterrupted):
@@ -113,14 +138,7 @@ def register(subparsers: Any) -> None:
     """Add ``clipbridge index`` to the ``clipbridge`` command's subparsers."""
     from .pipeline import DEFAULT_CHUNK_SIZE
 
-    index = subparsers.add_parser(
-        "index",
-        help="embed images, PDF pages or text lines into a Parquet file",
-        description="Embed every image (or PDF page) of folders and globs, or every line of "
-        ".txt/.jsonl/.parquet text files, into one Parquet file (id, source, kind, embedding, "
-        "error, text, path, page, width, height, and the --meta-column columns). Chunks are "
-        "flushed as they finish; --resume skips ids already written.",
-    )
+    index = add_command(subparsers, "index", _cmd_index, HELP, DESCRIPTION, check=_check)
     index.add_argument("sources", nargs="+", metavar="SOURCE", help="file, folder or glob")
     index.add_argument(
         "--out",
@@ -133,49 +151,43 @@ def register(subparsers: Any) -> None:
         "--kind",
         choices=("image", "text"),
         default="image",
-        help="image: images and PDF pages; text: lines of .txt/.jsonl/.parquet (default image)",
+        help="image: images and PDF pages; text: lines of .txt/.jsonl/.parquet ",
     )
     index.add_argument(
         "--engine",
         choices=("local", "ray"),
         default="local",
-        help="local: this process; ray: Ray Data actors, one model each (default local)",
+        help="local: this process; ray: Ray Data actors, one model each ",
     )
     index.add_argument("--resume", action="store_true", help="skip ids already in OUT")
     index.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
-    add_model_options(index)
+    add_model_options(index, batch=True)
     index.add_argument(
         "--precision",
         choices=PRECISIONS,
         default="float32",
         help="stored vectors: float32, int8/uint8 (1 byte a dimension) or binary/ubinary (sign "
-        "bits, 1 byte per 8 dimensions); see docs/precision.md (default float32)",
+        "bits, 1 byte per 8 dimensions); see docs/precision.md",
     )
-    index.add_argument(
-        "--batch-size", type=positive_int, default=None, help="items per model call (default: 32)"
-    )
-    index.add_argument(
-        "--chunk-size",
-        type=positive_int,
-        default=DEFAULT_CHUNK_SIZE,
-        help=f"rows per flushed chunk (default {DEFAULT_CHUNK_SIZE})",
-    )
+    add_count_option(index, "--chunk-size", DEFAULT_CHUNK_SIZE, "rows per flushed chunk")
     index.add_argument("--text-column", default="text", help="text column of .jsonl/.parquet")
     index.add_argument(
         "--meta-column",
+        dest="meta_columns",
         action="append",
         default=[],
         metavar="NAME",
         help="a column of .jsonl/.parquet texts to carry into the index (repeatable)",
     )
-    index.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
-    index.add_argument(
-        "--ray-concurrency",
-        type=positive_int,
-        default=None,
-        help="actors (one model each; default: Ray's choice)",
+    add_ray_resource_options(index, "actor", prefix="ray-", cpus=non_negative_number)
+    add_count_option(
+        index, "--ray-concurrency", None, "actors (one model each; default: Ray's choice)"
     )
-    index.add_argument("--ray-num-gpus", type=non_negative_number, default=0, help="GPUs per actor")
-    index.add_argument("--ray-num-cpus", type=non_negative_number, default=1, help="CPUs per actor")
-    index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    index.set_defaults(func=_cmd_index)
+    add_count_option(
+        index,
+        "--ray-batch-size",
+        None,
+        "rows per Ray Data map_batches call; each actor's Embedder splits them into --batch-size "
+        f"forward passes (default: {DEFAULT_RAY_BATCH_SIZE})",
+    )
+    add_progress_option(index)

@@ -157,7 +157,7 @@ def _wrap(plain: Any) -> Any:
 
 def register(subparsers: Any) -> None:
     """Add ``--ray`` and the replica options to ``clipbridge serve`` (if it is there)."""
-    from ..cli.options import non_negative_number, positive_int, positive_number
+    from ..cli.options import add_ray_resource_options, positive_int
 
     serve = subparsers.choices.get("serve")
     if serve is None:
@@ -165,8 +165,7 @@ def register(subparsers: Any) -> None:
     group = serve.add_argument_group("Ray Serve (--ray; needs the ray extra)")
     group.add_argument("--ray", action="store_true", help="deploy on Ray Serve")
     group.add_argument("--replicas", type=positive_int, default=1, help="replicas, one model each")
-    group.add_argument("--num-gpus", type=non_negative_number, default=0, help="GPUs per replica")
-    group.add_argument("--num-cpus", type=positive_number, default=1, help="CPUs per replica")
+    add_ray_resource_options(group, "replica")
     group.add_argument(
         "--autoscaling",
         type=autoscaling_config,
@@ -180,5 +179,4 @@ def register(subparsers: Any) -> None:
         default=None,
         help="requests one replica handles at once (default: Ray Serve's own)",
     )
-    group.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
     serve.set_defaults(func=_wrap(serve.get_default("func")))

@@ -14,13 +14,31 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..cli.options import add_model_options, positive_int
+from ..cli.options import (
+    UsageError,
+    add_command,
+    add_count_option,
+    add_model_options,
+    config_from_args,
+)
 from ..config import EmbedderConfig, hub_repo_id
-from ..errors import ClipBridgeError
 
 __all__ = ["register"]
 
+HELP = "print the rows of an index nearest to a text or an image"
+DESCRIPTION = (
+    "Embed a query text (or --image) with the model that built INDEX and print the nearest rows: "
+    "rank, cosine score, id, and the text or image path. Only the query is embedded; the index's "
+    "vectors are read as they are."
+)
+
 DEFAULT_TOP_K = 5
+MODEL_OPTION = {
+    "default": None,  # the index's own, with its recorded settings
+    "metavar": "M",
+    "help": "the model that built INDEX, by another name or folder (default: the one the index "
+    "records, with its settings)",
+}
 _SHOWN_TEXT = 100  # characters of a text row shown on its line
 
 
@@ -40,32 +58,28 @@ def _config(args: argparse.Namespace, recorded: dict[str, Any], model: str) -> E
     """The index's recorded settings, with what the command line says instead."""
     known = {f.name for f in dataclasses.fields(EmbedderConfig)}
     fields = {k: v for k, v in recorded.items() if k in known and k != "api_key"}
-    fields.update(model=model, show_progress=False, device="auto", dtype="auto")
-    for name in ("backend", "device", "dtype", "base_url"):
-        if getattr(args, name) is not None:
-            fields[name] = getattr(args, name)
-    return EmbedderConfig(**fields)
+    fields.update(show_progress=False, device="auto", dtype="auto")
+    return config_from_args(args, EmbedderConfig(**fields), model=model)
 
 
 def _check(args: argparse.Namespace) -> tuple[Any, str]:
-    """The index's info and the model to load; a user's mistake raises one sentence."""
+    """The index's info and the model to load; a user's mistake is a :class:`UsageError`."""
     from ..index_file import read_info
 
     if (args.query is None) == (args.image is None):
-        raise ClipBridgeError(
-            "search: give a query text or --image PATH"
-            + (", not both" if args.query is not None else "")
+        raise UsageError(
+            "give a query text or --image PATH" + (", not both" if args.query is not None else "")
         )
     info = read_info(args.index)
     if args.image is not None and "://" not in args.image and not args.image.startswith("data:"):
         image = Path(args.image)
         if not image.is_file():
-            raise ClipBridgeError(f"search: no image file {args.image!r}")
+            raise UsageError(f"no image file {args.image!r}")
     _check_rows(args.index)
     model = info.model
     if args.model is not None:
         if not same_model(info.model, args.model):
-            raise ClipBridgeError(
+            raise UsageError(
                 f"{args.index} holds vectors of {info.model}, not {args.model}: leave --model "
                 "out to search with the index's own model"
             )
@@ -79,7 +93,7 @@ def _check_rows(path: Path) -> None:
 
     errors = pq.read_table(path, columns=["error"]).column("error")
     if errors.null_count == 0:
-        raise ClipBridgeError(
+        raise UsageError(
             f"{path} holds no vectors: its {len(errors)} rows are error rows (see its error column)"
         )
 
@@ -114,36 +128,16 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``clipbridge search`` to the ``clipbridge`` command's subparsers."""
-    parser = subparsers.add_parser(
-        "search",
-        help="print the rows of an index nearest to a text or an image",
-        description="Embed a query text (or --image) with the model that built INDEX and print "
-        "the nearest rows: rank, cosine score, id, and the text or image path. Only the query "
-        "is embedded; the index's vectors are read as they are.",
-        conflict_handler="resolve",  # --model below replaces the model options' own
-    )
+    parser = add_command(subparsers, "search", _cmd_search, HELP, DESCRIPTION)
     parser.add_argument("index", type=Path, metavar="INDEX", help="a clipbridge index Parquet")
     parser.add_argument("query", nargs="?", default=None, metavar="QUERY", help="a text query")
     parser.add_argument(
         "--image", default=None, metavar="PATH", help="search with an image instead of a text"
     )
-    parser.add_argument(
-        "--top-k",
-        type=positive_int,
-        default=DEFAULT_TOP_K,
-        metavar="K",
-        help=f"how many rows to print (default {DEFAULT_TOP_K})",
-    )
+    add_count_option(parser, "--top-k", DEFAULT_TOP_K, "how many rows to print", metavar="K")
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per hit (id, score, ...) per line"
     )
-    add_model_options(parser)
-    parser.add_argument(
-        "--model",
-        default=None,
-        metavar="M",
-        help="the model that built INDEX, by another name or folder (default: the one the index "
-        "records, with its settings)",
-    )
+    add_model_options(parser, model=MODEL_OPTION)
     # Unset unless given: the index's recorded model and settings fill them in.
-    parser.set_defaults(model=None, backend=None, device=None, dtype=None, func=_cmd_search)
+    parser.set_defaults(backend=None, device=None, dtype=None)

@@ -8,8 +8,13 @@ import os
 import sys
 from typing import Any
 
-from ..cli.options import add_model_options, positive_int
-from ..config import DEFAULT_BATCH_SIZE, EmbedderConfig
+from ..cli.options import (
+    add_command,
+    add_count_option,
+    add_model_options,
+    config_from_args,
+    fields_from_args,
+)
 from .settings import (
     API_KEYS_ENV,
     DEFAULT_MAX_BATCH_SIZE,
@@ -23,6 +28,23 @@ from .settings import (
 )
 
 __all__ = ["api_key", "non_negative_ms", "port_number", "register", "settings_from_args"]
+
+HELP = "serve the model over HTTP as a Jina-compatible embeddings API"
+DESCRIPTION = (
+    "A Jina Embeddings API (POST /v1/embeddings) backed by the local model, with dynamic "
+    "batching across concurrent requests, /health, /metrics and /docs."
+)
+# The ServeSettings fields that are options of the same name.
+SETTINGS_OPTIONS = (
+    "served_model_name",
+    "max_batch_size",
+    "max_wait_ms",
+    "max_queue",
+    "max_request_bytes",
+    "max_inputs",
+    "allow_image_urls",
+    "allow_private_urls",
+)
 
 
 def port_number(text: str) -> int:
@@ -59,30 +81,15 @@ def api_key(text: str) -> str:
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     """The :class:`ServeSettings` the command line (and ``$CLIPBRIDGE_SERVE_API_KEYS``) gives."""
-    fields: dict[str, Any] = {
-        "backend": args.backend,
-        "device": args.device,
-        "dtype": args.dtype,
-        "batch_size": args.batch_size,
-    }
-    if args.base_url:
-        fields["base_url"] = args.base_url
     if args.max_inputs > args.max_queue:
         raise ServeStartError(
             f"--max-inputs {args.max_inputs} is above --max-queue {args.max_queue}: a request "
             "that large could never be admitted; lower --max-inputs or raise --max-queue"
         )
     return ServeSettings(
-        config=EmbedderConfig(model=args.model, **fields),
-        served_model_name=args.served_model_name,
-        max_batch_size=args.max_batch_size,
-        max_wait_ms=args.max_wait_ms,
-        max_queue=args.max_queue,
-        max_request_bytes=args.max_request_bytes,
-        max_inputs=args.max_inputs,
+        config=config_from_args(args),
         api_keys=tuple(args.api_key) or keys_from_env(dict(os.environ)),
-        allow_image_urls=args.allow_image_urls,
-        allow_private_urls=args.allow_private_urls,
+        **fields_from_args(args, *SETTINGS_OPTIONS),
     )
 
 
@@ -117,19 +124,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``clipbridge serve`` to the ``clipbridge`` command's subparsers."""
-    serve = subparsers.add_parser(
-        "serve",
-        help="serve the model over HTTP as a Jina-compatible embeddings API",
-        description="A Jina Embeddings API (POST /v1/embeddings) backed by the local model, with "
-        "dynamic batching across concurrent requests, /health, /metrics and /docs.",
-    )
-    add_model_options(serve)
-    serve.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=DEFAULT_BATCH_SIZE,
-        help=f"items per forward pass inside a model call (default: {DEFAULT_BATCH_SIZE})",
-    )
+    serve = add_command(subparsers, "serve", _cmd_serve, HELP, DESCRIPTION)
+    add_model_options(serve, batch=True)
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine)"
     )
@@ -148,12 +144,11 @@ def register(subparsers: Any) -> None:
         help=f"accepted Bearer key, repeatable (default: ${API_KEYS_ENV}, comma-separated; "
         "none: no key needed)",
     )
-    serve.add_argument(
+    add_count_option(
+        serve,
         "--max-batch-size",
-        type=positive_int,
-        default=DEFAULT_MAX_BATCH_SIZE,
-        metavar="N",
-        help=f"most items coalesced into one model call (default: {DEFAULT_MAX_BATCH_SIZE})",
+        DEFAULT_MAX_BATCH_SIZE,
+        "most items of concurrent requests coalesced into one model call",
     )
     serve.add_argument(
         "--max-wait-ms",
@@ -163,26 +158,14 @@ def register(subparsers: Any) -> None:
         help="how long the oldest queued item waits for others before its batch runs "
         f"(default: {DEFAULT_MAX_WAIT_MS:g})",
     )
-    serve.add_argument(
-        "--max-queue",
-        type=positive_int,
-        default=DEFAULT_MAX_QUEUE,
-        metavar="N",
-        help=f"items admitted at once; beyond, requests get 429 (default: {DEFAULT_MAX_QUEUE})",
+    add_count_option(
+        serve, "--max-queue", DEFAULT_MAX_QUEUE, "items admitted at once; beyond, requests get 429"
     )
-    serve.add_argument(
-        "--max-request-bytes",
-        type=positive_int,
-        default=DEFAULT_MAX_REQUEST_BYTES,
-        metavar="N",
-        help=f"largest request body; beyond: 413 (default: {DEFAULT_MAX_REQUEST_BYTES})",
+    add_count_option(
+        serve, "--max-request-bytes", DEFAULT_MAX_REQUEST_BYTES, "largest request body; beyond: 413"
     )
-    serve.add_argument(
-        "--max-inputs",
-        type=positive_int,
-        default=DEFAULT_MAX_INPUTS,
-        metavar="N",
-        help=f"most items in one request; beyond: 413 (default: {DEFAULT_MAX_INPUTS})",
+    add_count_option(
+        serve, "--max-inputs", DEFAULT_MAX_INPUTS, "most items in one request; beyond: 413"
     )
     serve.add_argument(
         "--allow-image-urls", action="store_true", help="fetch http(s) image URLs in requests"
@@ -204,4 +187,3 @@ def register(subparsers: Any) -> None:
         choices=("critical", "error", "warning", "info", "debug"),
         help="uvicorn's log level (default: info)",
     )
-    serve.set_defaults(func=_cmd_serve)
