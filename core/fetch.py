@@ -1,7 +1,10 @@
 """Fetching untrusted http(s) URLs: bounded in time and bytes, private addresses refused.
 
-Everything clipbridge downloads on a user's behalf (image URLs inside inputs) goes through
-:func:`fetch_image_bytes`; the server app calls it (or :func:`check_url`) with its own limits.
+Everything clipbridge downloads on a user's behalf (image URLs inside inputs, in the library
+and in ``clipbridge serve``) goes through :func:`fetch_image_bytes`, called by
+:func:`clipbridge.images.read_url` with the config's limits. :func:`check_url` runs the same
+checks without fetching, for code of your own. :func:`deadline` and :func:`deadline_transport`
+also bound each request of the API backend to one total deadline.
 
 - Only ``http`` and ``https``.
 - One deadline for the whole request: DNS, connect, TLS, headers and body, every redirect
