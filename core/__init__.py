@@ -19,6 +19,7 @@ from .errors import (
     RateLimitError,
 )
 from .images import ImageInput
+from .results import EmbedResult
 
 __version__ = "0.1.0"
 
@@ -28,6 +29,7 @@ __all__ = [
     "AuthenticationError",
     "BackendError",
     "ClipBridgeError",
+    "EmbedResult",
     "Embedder",
     "EmbedderConfig",
     "ImageInput",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,10 +12,11 @@ import numpy as np
 from .backends import Backend, Progress, create_backend
 from .backends.base import no_progress
 from .config import DEFAULT_MODEL, EmbedderConfig, check_task
-from .errors import BackendError, ClipBridgeError
+from .errors import BackendError, ClipBridgeError, InvalidInputError
 from .images import ImageInput, ImageLimits, check_image_input, decode_pixels
-from .precision import quantize
+from .precision import output_dtype, output_width, quantize
 from .pricing import text_tokens
+from .results import EmbedResult, Kind, Recording
 from .texts import check_text
 
 __all__ = ["Embedder", "normalize_rows"]
@@ -166,9 +168,32 @@ class Embedder:
                 exc.partial = dict(zip(exc.partial, rows, strict=True))
             raise
 
-    def _empty(self) -> np.ndarray:
-        width = self.probe_dimension()
-        return quantize(np.zeros((0, width), dtype=np.float32), self._config.precision)
+    def _zeros(self, n: int) -> np.ndarray:
+        """``n`` zero rows of the output's width and dtype (``precision``)."""
+        precision = self._config.precision
+        width = output_width(self.probe_dimension(), precision)
+        return np.zeros((n, width), output_dtype(precision))
+
+    def _embed(
+        self, unit: str, items: list[Any], show: bool | None, run: Callable[..., np.ndarray]
+    ) -> np.ndarray:
+        """``run(items, progress)`` -> the output rows, with the bar (counting ``unit``) and the
+        partial rows finished."""
+        if not items:
+            return self._zeros(0)
+        with self._progress(len(items), unit, show) as progress, self._finishing_partial():
+            raw = run(items, progress)
+        return self._finish(raw, len(items))
+
+    async def _aembed(
+        self, unit: str, items: list[Any], show: bool | None, run: Callable[..., Awaitable[Any]]
+    ) -> np.ndarray:
+        """Async :meth:`_embed`."""
+        if not items:
+            return self._zeros(0)
+        with self._progress(len(items), unit, show) as progress, self._finishing_partial():
+            raw = await run(items, progress)
+        return self._finish(raw, len(items))
 
     # -- public verbs ---------------------------------------------------------------------------
     def embed_texts(
@@ -185,30 +210,15 @@ class Embedder:
         query instruction (jina-clip-v2) get it prepended; for jina-clip-v1 nothing changes.
         Documents are embedded with ``task=None``.
         """
-        task = self._check_task(task)
-        items = self._check_texts(texts)
-        if not items:
-            return self._empty()
-        with (
-            self._progress(len(items), "texts", show_progress) as progress,
-            self._finishing_partial(),
-        ):
-            raw = self._backend.embed_texts(items, progress, task=task)
-        return self._finish(raw, len(items))
+        run = functools.partial(self._backend.embed_texts, task=self._check_task(task))
+        return self._embed("texts", self._check_texts(texts), show_progress, run)
 
     def embed_images(
         self, images: Sequence[ImageInput], *, show_progress: bool | None = None
     ) -> np.ndarray:
         """Embed images (paths, URLs, data URIs, bytes, file objects, PIL images)."""
         items = self._check_images(images)
-        if not items:
-            return self._empty()
-        with (
-            self._progress(len(items), "images", show_progress) as progress,
-            self._finishing_partial(),
-        ):
-            raw = self._backend.embed_images(items, progress)
-        return self._finish(raw, len(items))
+        return self._embed("images", items, show_progress, self._backend.embed_images)
 
     async def aembed_texts(
         self,
@@ -218,30 +228,63 @@ class Embedder:
         show_progress: bool | None = None,
     ) -> np.ndarray:
         """Async :meth:`embed_texts`."""
-        task = self._check_task(task)
-        items = self._check_texts(texts)
-        if not items:
-            return self._empty()
-        with (
-            self._progress(len(items), "texts", show_progress) as progress,
-            self._finishing_partial(),
-        ):
-            raw = await self._backend.aembed_texts(items, progress, task=task)
-        return self._finish(raw, len(items))
+        run = functools.partial(self._backend.aembed_texts, task=self._check_task(task))
+        return await self._aembed("texts", self._check_texts(texts), show_progress, run)
 
     async def aembed_images(
         self, images: Sequence[ImageInput], *, show_progress: bool | None = None
     ) -> np.ndarray:
         """Async :meth:`embed_images`."""
         items = self._check_images(images)
-        if not items:
-            return self._empty()
-        with (
-            self._progress(len(items), "images", show_progress) as progress,
-            self._finishing_partial(),
-        ):
-            raw = await self._backend.aembed_images(items, progress)
-        return self._finish(raw, len(items))
+        return await self._aembed("images", items, show_progress, self._backend.aembed_images)
+
+    # -- bad items recorded, not raised ---------------------------------------------------------
+    def _recording(self, kind: Kind, items: Any, verbs: tuple[Any, Any]) -> tuple[Recording, Any]:
+        """The run state and the verb of ``verbs`` (texts', images') for ``kind``."""
+        if kind not in ("text", "image"):
+            raise ValueError(f"kind must be 'text' or 'image', not {kind!r}")
+        run = Recording(_as_list(items, "embed_or_record"))
+        check = check_text if kind == "text" else check_image_input
+        for index, item in enumerate(run.items):  # a wrong type is recorded before any work
+            try:
+                check(item, index)
+            except InvalidInputError as exc:
+                run.skip(index, exc.reason)
+        return run, verbs[kind == "image"]
+
+    def embed_or_record(self, kind: Kind, items: Sequence[Any], **options: Any) -> EmbedResult:
+        """Embed texts (``kind="text"``) or images (``"image"``), recording the items that
+        cannot be embedded instead of raising: one bad file does not cost the others their
+        vectors, and no item reaches the model twice. ``options`` are the plain call's
+        (``task``, ``show_progress``).
+
+        Every vector is exactly the plain call's (:meth:`embed_texts`, :meth:`embed_images`:
+        normalized, cut to ``dimensions``, at ``precision``); a failed item's row is zeros and
+        the result's ``errors`` maps its index to the reason. Only an item's own fault
+        (:class:`~clipbridge.errors.InvalidInputError`) is recorded: anything else (backend
+        down, bad key) raises, its ``partial`` holding the rows finished before it.
+
+        Example::
+
+            result = emb.embed_or_record("image", ["a.jpg", "missing.jpg", "b.png"])
+            result.errors              # {1: "file not found: 'missing.jpg'"}
+            result.vectors[result.ok]  # == emb.embed_images(["a.jpg", "b.png"])
+        """
+        run, embed = self._recording(kind, items, (self.embed_texts, self.embed_images))
+        while run.pending:
+            with run.recording():
+                run.done(embed(run.todo(), **options))
+        return run.result(self._zeros)
+
+    async def aembed_or_record(
+        self, kind: Kind, items: Sequence[Any], **options: Any
+    ) -> EmbedResult:
+        """Async :meth:`embed_or_record` (the API backend's requests run concurrently)."""
+        run, embed = self._recording(kind, items, (self.aembed_texts, self.aembed_images))
+        while run.pending:
+            with run.recording():
+                run.done(await embed(run.todo(), **options))
+        return run.result(self._zeros)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text as the model reads it: the backend's tokenizer (special tokens
@@ -288,7 +331,7 @@ class Embedder:
         """Embed texts tokenized by :meth:`tokenize` -> float32 ``(len(ids), dimension)``."""
         backend = self._prepared("embed_token_ids")
         if not ids:
-            return self._empty()
+            return self._zeros(0)
         return self._finish(backend.embed_token_ids(ids), len(ids))
 
     def image_pixels(
@@ -304,7 +347,7 @@ class Embedder:
         """Embed a stack of :meth:`image_pixels` arrays (float32 ``(n, 3, S, S)``)."""
         backend = self._prepared("embed_pixels")
         if not len(pixels):
-            return self._empty()
+            return self._zeros(0)
         return self._finish(backend.embed_pixels(pixels), len(pixels))
 
     def close(self) -> None:

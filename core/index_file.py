@@ -28,7 +28,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -179,6 +179,28 @@ class IndexRow:
     page: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any], **extra: Any) -> Self:
+        """The row of one record of the file (``table.to_pylist()``); ``extra``: a subclass's
+        own fields."""
+        kind = record["kind"]
+        metadata = {
+            name: _scalar(value)
+            for name, value in record.items()
+            if name not in _NOT_METADATA and value is not None
+        }
+        return cls(
+            id=record["id"],
+            kind=kind,
+            source=record["source"],
+            embedding=record["embedding"],
+            text=record.get("text"),
+            image=(record.get("path") or record["source"]) if kind == "image" else None,
+            page=record.get("page"),
+            metadata=metadata,
+            **extra,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class StoredIndex:
@@ -193,28 +215,6 @@ class StoredIndex:
 def _scalar(value: Any) -> Any:
     """A value every vector store takes as metadata: a list or struct becomes its JSON."""
     return value if isinstance(value, str | int | float | bool) else json.dumps(value, default=str)
-
-
-def _row(record: dict[str, Any]) -> IndexRow:
-    kind = record["kind"]
-    metadata = {
-        name: _scalar(value)
-        for name, value in record.items()
-        if name not in _NOT_METADATA and value is not None
-    }
-    image = None
-    if kind == "image":
-        image = record.get("path") or record["source"]
-    return IndexRow(
-        id=record["id"],
-        kind=kind,
-        source=record["source"],
-        embedding=record["embedding"],
-        text=record.get("text"),
-        image=image,
-        page=record.get("page"),
-        metadata=metadata,
-    )
 
 
 def read_rows(path: str | os.PathLike, *, kinds: Sequence[str] = ("image", "text")) -> StoredIndex:
@@ -235,5 +235,5 @@ def read_rows(path: str | os.PathLike, *, kinds: Sequence[str] = ("image", "text
     good, skipped = usable(table)
     if skipped:
         logger.warning("%s: skipped %d error rows (no vector)", path, skipped)
-    rows = [_row(record) for record in good.to_pylist() if record["kind"] in kinds]
+    rows = [IndexRow.from_record(record) for record in good.to_pylist() if record["kind"] in kinds]
     return StoredIndex(rows=rows, skipped=skipped, info=info, path=Path(path))

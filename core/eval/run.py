@@ -28,7 +28,6 @@ import numpy as np
 
 from ..config import QUERY_TASK
 from ..embedder import Embedder, normalize_rows
-from ..errors import InvalidInputError
 from ..precision import check_precision, dequantize, quantize
 from .data import EvalData
 from .metrics import image_image, recall_at_k, text_image_ranks, text_text, top_k
@@ -80,28 +79,13 @@ class ModelReport:
 def embed_images_skipping_bad(
     embedder: Embedder, images: Sequence[Any], *, show_progress: bool = False
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """Normalized vectors for ``images`` and ``{index: reason}`` for those that failed
-    (float32; an Embedder's compact codes dequantized).
-
-    The rows of failed images are NaN. A failure keeps the vectors already computed (the
-    error's ``partial``) and goes on with the rest.
-    """
-    vectors = np.full((len(images), embedder.probe_dimension()), np.nan, dtype=np.float32)
-    failed: dict[int, str] = {}
-    todo = list(range(len(images)))
-    while todo:
-        try:
-            got = embedder.embed_images([images[i] for i in todo], show_progress=show_progress)
-            vectors[todo] = _floats(embedder, got)
-            break
-        except InvalidInputError as exc:
-            for local, vec in exc.partial.items():
-                vectors[todo[local]] = _floats(embedder, vec[None])[0]
-            failed[todo[exc.index]] = exc.reason
-            todo = [i for n, i in enumerate(todo) if n not in exc.partial and n != exc.index]
-    good = ~np.isnan(vectors).any(axis=1)
-    vectors[good] = normalize_rows(vectors[good])
-    return vectors, failed
+    """Normalized float32 vectors for ``images`` (compact codes dequantized) and
+    ``{index: reason}`` for those that failed, whose rows are NaN
+    (:meth:`Embedder.embed_or_record <clipbridge.Embedder.embed_or_record>`)."""
+    result = embedder.embed_or_record("image", images, show_progress=show_progress)
+    vectors = normalize_rows(_floats(embedder, result.vectors))
+    vectors[~result.ok] = np.nan
+    return vectors, result.errors
 
 
 def _floats(embedder: Embedder, vectors: np.ndarray) -> np.ndarray:

@@ -1,9 +1,9 @@
-"""Embed a batch and record bad items instead of failing the batch.
+"""Embed a batch of index items and record bad items instead of failing the batch.
 
-One bad file must not cost a bulk job its other rows. :func:`embed_or_record` calls the
-:class:`~clipbridge.Embedder`; when it raises :class:`~clipbridge.errors.InvalidInputError` it
-keeps the vectors already computed (``partial``), records the reason for the failing item and
-embeds only what is left, so no item reaches the model twice.
+One bad file must not cost a bulk job its other rows: :func:`embed_or_record` renders PDF pages,
+leaves out items whose reason is already known, and hands the rest to
+:meth:`Embedder.embed_or_record <clipbridge.Embedder.embed_or_record>`, which keeps what the
+model finished and records each bad item (its vectors are exactly the plain call's).
 
 Example::
 
@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..precision import output_dtype, output_width
 
 if TYPE_CHECKING:
     from ..embedder import Embedder
-    from .sources import Item, Kind
+    from ..results import Kind
+    from .sources import Item
 
 __all__ = ["Embedded", "PdfPage", "embed_items", "embed_or_record"]
 
@@ -54,13 +54,6 @@ class Embedded:
         return sum(e is not None for e in self.errors)
 
 
-def _zeros(embedder: Embedder, n: int) -> np.ndarray:
-    """``n`` rows of the Embedder's output shape and dtype."""
-    precision = embedder.config.precision
-    width = output_width(embedder.dimension, precision)
-    return np.zeros((n, width), dtype=output_dtype(precision))
-
-
 def _render(page: PdfPage, index: int) -> Any:
     from ..pdf import render_pdf_page
 
@@ -80,9 +73,7 @@ def embed_or_record(
         are not sent to the model.
     :raises ClipBridgeError: anything that is not about one item (backend down, model missing).
     """
-    n = len(inputs)
-    errs: list[str | None] = list(errors) if errors is not None else [None] * n
-    vectors = _zeros(embedder, n)
+    errs: list[str | None] = list(errors) if errors is not None else [None] * len(inputs)
     ready: dict[int, Any] = {}
     sizes: dict[int, tuple[int, int]] = {}
     for i, item in enumerate(inputs):
@@ -99,30 +90,18 @@ def embed_or_record(
                 continue
             sizes[i] = item.size
         ready[i] = item
-    embed = embedder.embed_texts if kind == "text" else embedder.embed_images
-    pending = list(ready)
-    while pending:
-        try:
-            vectors[pending] = embed([ready[i] for i in pending])
-            break
-        except InvalidInputError as exc:
-            if not 0 <= exc.index < len(pending):
-                raise
-            done = sorted(j for j in exc.partial if j != exc.index)
-            if done:
-                # the Embedder hands partial rows over finished (normalized, quantized)
-                vectors[[pending[j] for j in done]] = np.stack([exc.partial[j] for j in done])
-            errs[pending[exc.index]] = exc.reason
-            skip = {*done, exc.index}
-            pending = [p for j, p in enumerate(pending) if j not in skip]
+    result = embedder.embed_or_record(kind, list(ready.values()))
+    rows = list(ready)
+    vectors = np.zeros((len(inputs), *result.vectors.shape[1:]), result.vectors.dtype)
+    vectors[rows] = result.vectors
+    for index, reason in result.errors.items():
+        errs[rows[index]] = reason
     return Embedded(vectors, errs, sizes)
 
 
 def embed_items(embedder: Embedder, items: Sequence[Item]) -> Embedded:
     """:func:`embed_or_record` for listed items of one kind (texts or images/PDF pages)."""
-    if not items:
-        return Embedded(_zeros(embedder, 0), [])
-    kind = items[0].kind
+    kind = items[0].kind if items else "text"
     inputs: list[Any] = []
     for item in items:
         if item.kind != kind:

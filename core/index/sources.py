@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ClipBridgeError
-from ..kinds import Kind
+from ..results import Kind
 
 __all__ = [
     "IMAGE_SUFFIXES",

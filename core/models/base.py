@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["LoadedModel", "ModelFamily", "ModelInfo"]
+__all__ = ["LoadedModel", "ModelFamily", "ModelInfo", "lazy_exports"]
 
 
 @dataclass
@@ -25,7 +25,7 @@ class ModelInfo:
     """What a checkpoint says besides its weights: tokenizer, image settings, widths, limits.
 
     Every backend that runs a model family reads these (the PyTorch one through
-    :class:`LoadedModel`, which carries the same fields); none of them needs torch.
+    :class:`LoadedModel`, a ModelInfo with the module); none of them needs torch.
 
     Example::
 
@@ -41,6 +41,8 @@ class ModelInfo:
     pad_token_id: int
     max_text_length: int | None = None  # the model's own token limit (77 for CLIP)
     task_instructions: dict[str, str] = field(default_factory=dict)
+    # widths the model was trained to be cut to (config.json ``matryoshka_dimensions``); empty:
+    # only the full width is meaningful
     matryoshka_dimensions: tuple[int, ...] = ()
 
     def fields(self) -> dict[str, Any]:
@@ -48,9 +50,10 @@ class ModelInfo:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-@dataclass
-class LoadedModel:
-    """A ready model with its tokenizer and preprocessing settings, whatever its family.
+@dataclass(kw_only=True)
+class LoadedModel(ModelInfo):
+    """A ready model with its tokenizer and preprocessing settings, whatever its family: its
+    :class:`ModelInfo` plus the PyTorch module.
 
     ``model.encode_text(input_ids)`` takes a padded ``LongTensor (B, T)`` (padding recognised
     from ``pad_token_id``) and ``model.encode_image(pixels)`` a ``(B, 3, S, S)`` tensor in
@@ -58,20 +61,9 @@ class LoadedModel:
     """
 
     model: torch.nn.Module
-    tokenizer: Any  # tokenizers.Tokenizer: adds special tokens, no padding, no truncation
-    preprocessor: dict[str, Any]  # preprocessor_config.json
-    folder: Path
     device: torch.device
     dtype: torch.dtype
     compute_dtype: torch.dtype  # the activations' dtype; differs from ``dtype`` on some CPUs
-    family: str
-    dimension: int
-    pad_token_id: int
-    max_text_length: int | None = None  # the model's own token limit (77 for CLIP)
-    task_instructions: dict[str, str] = field(default_factory=dict)
-    # widths the model was trained to be cut to (config.json ``matryoshka_dimensions``); empty:
-    # only the full width is meaningful
-    matryoshka_dimensions: tuple[int, ...] = ()
 
     @property
     def num_parameters(self) -> int:
@@ -125,3 +117,20 @@ class ModelFamily:
         module, _, function = self.builder.partition(":")
         build: Builder = getattr(importlib.import_module(module), function)
         return build(folder, config, device, dtype)
+
+
+def lazy_exports(package: str, where: dict[str, str]) -> Callable[[str], Any]:
+    """A package's ``__getattr__`` that imports each name of ``where`` (name -> its submodule)
+    on first use, so that importing the package, or a torch-free submodule, imports no torch.
+
+    Example::
+
+        __getattr__ = lazy_exports(__name__, {"JinaClipModel": ".model"})
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in where:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(where[name], package), name)
+
+    return __getattr__

@@ -1,4 +1,4 @@
-"""Family-neutral PyTorch loading: devices and dtypes, safetensors reading.
+"""Family-neutral PyTorch loading: devices and dtypes, the one safetensors loader.
 
 Where a checkpoint's files are (a folder or the hub) is :mod:`clipbridge.models.hub`, which needs
 no torch; its names are re-exported here.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from .hub import HUB_PROBE_TIMEOUT, fetch_model_files, hub_reachable, model_sour
 __all__ = [
     "CPU_DTYPE_ENV",
     "HUB_PROBE_TIMEOUT",
+    "WeightPlan",
     "compute_dtype_for",
     "cpu_capability",
     "cpu_native_matmul",
@@ -155,6 +157,35 @@ def read_tensor(fh: Any, info: dict[str, Any], base: int) -> torch.Tensor:
     return tensor
 
 
+Reader = Callable[[str], torch.Tensor]
+
+
+class WeightPlan:
+    """Which checkpoint tensor fills which module entry: by default each key is its own, keys
+    under ``ignored`` prefixes aside. A family whose file is laid out otherwise subclasses it
+    (jina-clip-v2 merges its LoRA adapters: :class:`.jina_clip_v2.lora.LoraMerge`).
+
+    Example::
+
+        load_weights(model, folder / "model.safetensors", device, dtype, what="jina-clip-v1",
+                     plan=WeightPlan(ignored=("text_model.transformer.pooler.",)))
+    """
+
+    def __init__(self, ignored: tuple[str, ...] = ()) -> None:
+        self.ignored = ignored
+
+    def keys(self, header: dict[str, Any]) -> tuple[dict[str, str], list[str], list[str]]:
+        """Module key -> checkpoint key, plus the checkpoint's missing and unexpected keys that
+        are not module entries (auxiliary tensors such as adapters)."""
+        return {k: k for k in header if not k.startswith(self.ignored)}, [], []
+
+    def finish(
+        self, model: torch.nn.Module, target: str, key: str, tensor: torch.Tensor, read: Reader
+    ) -> None:
+        """Change ``tensor`` (already in the load dtype) in place before it becomes ``target``;
+        ``read`` reads any other checkpoint tensor as stored."""
+
+
 def load_weights(
     model: torch.nn.Module,
     path: Path,
@@ -162,34 +193,44 @@ def load_weights(
     dtype: torch.dtype,
     *,
     what: str,
-    ignored_prefixes: tuple[str, ...] = (),
+    plan: WeightPlan | None = None,
 ) -> None:
     """Fill a meta-device ``model`` from ``path``, tensor by tensor, in file order.
 
-    Key names and shapes must match exactly (``ignored_prefixes`` aside); a mismatch lists the
-    missing and unexpected keys, naming the model as ``what``.
+    ``plan`` (default: each key its own) says which tensor fills which entry. Every entry must be
+    filled with its exact shape; a mismatch lists the missing and unexpected keys, naming the
+    model as ``what``.
     """
+    plan = plan or WeightPlan()
     expected = model.state_dict(keep_vars=True)
     state: dict[str, torch.Tensor] = {}
     try:
         with path.open("rb") as fh:
             header, base = read_header(fh)
-            keys = [k for k in header if not k.startswith(ignored_prefixes)]
-            missing = sorted(set(expected) - set(keys))
-            unexpected = sorted(set(keys) - set(expected))
+            keys, extra_missing, extra_unexpected = plan.keys(header)
+            missing = sorted(set(expected) - set(keys)) + extra_missing
+            unexpected = sorted(set(keys) - set(expected)) + extra_unexpected
             if missing or unexpected:
                 raise ModelLoadError(
                     f"{path} does not match {what}: missing keys {missing or 'none'}; "
                     f"unexpected keys {unexpected or 'none'}"
                 )
-            for key in sorted(keys, key=lambda k: header[k]["data_offsets"][0]):
-                want = tuple(expected[key].shape)
+
+            def read(key: str) -> torch.Tensor:
+                return read_tensor(fh, header[key], base)
+
+            for target, key in sorted(keys.items(), key=lambda kv: header[kv[1]]["data_offsets"]):
+                want = tuple(expected[target].shape)
                 if tuple(header[key]["shape"]) != want:
                     raise ModelLoadError(
                         f"{path}: {key} has shape {tuple(header[key]['shape'])}, "
                         f"config implies {want}"
                     )
-                state[key] = read_tensor(fh, header[key], base).to(device=device, dtype=dtype)
+                tensor = read(key)
+                if tensor.dtype != dtype:
+                    tensor = tensor.to(dtype)
+                plan.finish(model, target, key, tensor, read)
+                state[target] = tensor.to(device)
     except ModelLoadError:
         raise
     except Exception as exc:

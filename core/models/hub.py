@@ -1,9 +1,9 @@
 """Where a checkpoint's files are: a local folder or a Hugging Face repo id (no torch needed).
 
 A model is a local folder or a Hugging Face repo id; from the hub only the files a family needs
-are fetched. Offline (``HF_HUB_OFFLINE=1``, or the hub's host cannot be reached within a few
-seconds) only the local cache is used, so a missing model fails at once with one sentence instead
-of minutes of retries.
+are fetched. Each file is looked up in the local cache first; only on a miss is the hub's host
+probed (a TCP connect, a few seconds at most, once per load), and offline (``HF_HUB_OFFLINE=1``,
+or no answer) a missing file fails at once with one sentence instead of minutes of retries.
 
 Example::
 
@@ -13,10 +13,12 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ from ..errors import ModelLoadError
 __all__ = [
     "HUB_PROBE_TIMEOUT",
     "fetch_model_files",
+    "hub_file",
+    "hub_probe",
     "hub_reachable",
     "model_source",
     "read_json",
@@ -73,46 +77,87 @@ def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
         return False
 
 
+def hub_probe() -> Callable[[], bool]:
+    """:func:`hub_reachable`, asked at most once, and only when the returned function is called.
+
+    One load shares one probe: several cache misses cost one TCP connect, none cost nothing.
+    """
+    return functools.cache(lambda: hub_reachable())
+
+
+def hub_file(
+    repo: str,
+    name: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    online: bool | None = None,
+    probe: Callable[[], bool] | None = None,
+) -> Path:
+    """The local path of file ``name`` of hub repo ``repo``: the cached copy, else downloaded.
+
+    ``online=None`` reads the cache first and asks ``probe`` (default :func:`hub_reachable`)
+    only on a miss; ``False`` reads the cache alone; ``True`` asks the hub client directly.
+    Raises :class:`ModelLoadError` with one sentence when the file cannot be had.
+    """
+    try:
+        import huggingface_hub
+    except ImportError as exc:  # pragma: no cover - part of the 'local' extra
+        raise ModelLoadError("downloading models needs: pip install 'clipbridge[local]'") from exc
+    where = {"revision": revision, "cache_dir": cache_dir}
+    missed: Exception | None = None
+    if online is not True:
+        try:
+            return Path(huggingface_hub.hf_hub_download(repo, name, local_files_only=True, **where))
+        except Exception as exc:
+            missed = exc
+        if online is None:
+            online = (probe or hub_reachable)()
+    if online:
+        try:
+            return Path(huggingface_hub.hf_hub_download(repo, name, **where))
+        except Exception as exc:
+            missed = exc
+    how = "could not be downloaded" if online else "the Hugging Face Hub is unreachable"
+    raise ModelLoadError(
+        f"cannot get {name} of {repo!r}: it is not in the local cache and {how} "
+        f"({type(missed).__name__}). Pass a local folder (--model PATH / model=PATH) "
+        "or use the API backend (backend='api')."
+    ) from missed
+
+
 def fetch_model_files(
     source: Path | str,
     files: tuple[str, ...],
     *,
     revision: str | None = None,
     cache_dir: str | None = None,
-    online: bool = True,
+    online: bool | None = None,
+    probe: Callable[[], bool] | None = None,
 ) -> Path:
     """The folder holding ``files`` of ``source`` (a folder, or a repo id fetched file by file).
 
-    With ``online=False`` only the local hub cache is read: no request, no retries.
+    For a repo id each file comes from the local cache when it is there; ``online`` and
+    ``probe`` are :func:`hub_file`'s (pass one :func:`hub_probe` to every call of one load).
+    Once the first file is found, the others are taken from the same commit (its snapshot
+    folder's name), so a partly cached model is completed from the revision it was cached at,
+    never mixed with a newer one: pass the returned folder's name as ``revision`` to later calls.
     """
     if isinstance(source, Path):
         missing = [name for name in files if not (source / name).is_file()]
         if missing:
             raise ModelLoadError(f"model folder {str(source)!r} lacks {', '.join(missing)}")
         return source
-    try:
-        import huggingface_hub
-    except ImportError as exc:  # pragma: no cover - part of the 'local' extra
-        raise ModelLoadError("downloading models needs: pip install 'clipbridge[local]'") from exc
-    paths = []
+    snapshot: Path | None = None
     for name in files:
-        try:
-            path = huggingface_hub.hf_hub_download(
-                source,
-                name,
-                revision=revision,
-                cache_dir=cache_dir,
-                local_files_only=not online,
-            )
-        except Exception as exc:
-            how = "could not be downloaded" if online else "the Hugging Face Hub is unreachable"
-            raise ModelLoadError(
-                f"cannot get {name} of {source!r}: it is not in the local cache and {how} "
-                f"({type(exc).__name__}). Pass a local folder (--model PATH / model=PATH) "
-                "or use the API backend (backend='api')."
-            ) from exc
-        paths.append(Path(path))
-    return paths[0].parent
+        path = hub_file(
+            source, name, revision=revision, cache_dir=cache_dir, online=online, probe=probe
+        )
+        snapshot = path.parents[len(Path(name).parts) - 1]  # <cache>/.../snapshots/<commit>
+        revision = snapshot.name
+    if snapshot is None:
+        raise ValueError("fetch_model_files needs at least one file name")
+    return snapshot
 
 
 def read_json(path: Path) -> dict[str, Any]:

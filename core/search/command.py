@@ -102,8 +102,8 @@ def _line(rank: int, hit: Any) -> str:
     if hit.text is not None:
         shown = " ".join(hit.text.split())
         detail = shown if len(shown) <= _SHOWN_TEXT else shown[: _SHOWN_TEXT - 1] + "…"
-    elif hit.path is not None and hit.path != hit.id:
-        detail = hit.path + (f" (page {hit.page})" if hit.page is not None else "")
+    elif hit.image is not None and hit.image != hit.id:
+        detail = hit.image + (f" (page {hit.page})" if hit.page is not None else "")
     else:
         detail = ""
     return f"{rank:>3}  {hit.score:7.4f}  {hit.id}" + (f"  {detail}" if detail else "")

@@ -14,14 +14,14 @@ Example::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..config import QUERY_TASK
 from ..errors import ClipBridgeError
-from ..index_file import IndexInfo, embedding_matrix, read_index, read_info, usable
+from ..index_file import IndexInfo, IndexRow, embedding_matrix, read_index, read_info, usable
 from ..precision import dequantize, output_dtype, quantize
 
 if TYPE_CHECKING:
@@ -32,18 +32,12 @@ __all__ = ["Hit", "check_model", "nearest", "search_index"]
 
 
 @dataclass(frozen=True, slots=True)
-class Hit:
-    """One row of the index and its cosine similarity to the query."""
+class Hit(IndexRow):
+    """One usable row of the index (its fields as :class:`~clipbridge.index_file.IndexRow`
+    gives them: ``image`` is an image row's path, ``metadata`` its other columns) and its
+    cosine similarity to the query."""
 
-    id: str
-    score: float
-    kind: str
-    source: str
-    text: str | None = None
-    path: str | None = None
-    page: int | None = None
-    width: int | None = None
-    height: int | None = None
+    score: float = field(kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
         """The hit as one JSON object (``id`` and ``score`` first; no null fields)."""
@@ -53,10 +47,10 @@ class Hit:
             "kind": self.kind,
             "source": self.source,
             "text": self.text,
-            "path": self.path,
+            "path": self.image,
             "page": self.page,
-            "width": self.width,
-            "height": self.height,
+            "width": self.metadata.get("width"),
+            "height": self.metadata.get("height"),
         }
         return {key: value for key, value in fields.items() if value is not None}
 
@@ -107,7 +101,10 @@ def search_index(
     matrix, query = _comparable(read_info(path), embedding_matrix(table), query)
     order, scores = nearest(matrix, query, top_k)
     picked = table.take(order).to_pylist()
-    return [_hit(row, float(score)) for row, score in zip(picked, scores, strict=True)]
+    return [
+        Hit.from_record(record, score=float(score))
+        for record, score in zip(picked, scores, strict=True)
+    ]
 
 
 def _comparable(
@@ -122,18 +119,3 @@ def _comparable(
     stored = dequantize(codes, info.precision, info.dimension)
     asked = quantize(np.asarray(query, np.float32).reshape(1, -1), info.precision)
     return stored, dequantize(asked, info.precision, info.dimension)[0]
-
-
-def _hit(row: dict[str, Any], score: float) -> Hit:
-    image = row["kind"] == "image"
-    return Hit(
-        id=row["id"],
-        score=score,
-        kind=row["kind"],
-        source=row["source"],
-        text=row.get("text"),
-        path=(row.get("path") or row["source"]) if image else None,
-        page=row.get("page"),
-        width=row.get("width"),
-        height=row.get("height"),
-    )

@@ -38,10 +38,10 @@ import numpy as np
 
 from ..embedder import Embedder
 from ..errors import InvalidInputError
-from ..kinds import Kind
+from ..results import EmbedResult, Kind
 from .metrics import ServeMetrics
 
-__all__ = ["Batcher", "PixelBudget"]
+__all__ = ["Batcher", "Kind", "PixelBudget"]
 
 # (kind, task, prepared): raw texts of different tasks never share a batch (prepared token ids
 # carry their instruction already), and raw items never share one with prepared items.
@@ -205,8 +205,10 @@ class Batcher:
         ``task`` applies to raw texts (``Embedder.embed_texts(..., task=task)``), which are
         batched only with texts of the same task; prepared ids were tokenized with theirs.
 
-        The request fails whole: the first error of any of its items is raised, and its other
-        items still queued are dropped, not computed.
+        The request fails whole: the first error of any of its items is raised (a bad raw item
+        is recorded by :meth:`Embedder.embed_or_record <clipbridge.Embedder.embed_or_record>`,
+        so the other requests of its batch keep their vectors), and its other items still
+        queued are dropped, not computed.
         """
         if self._task is None or self._wakeup is None:
             raise RuntimeError("the batcher is not running")
@@ -266,40 +268,32 @@ class Batcher:
             if batch:
                 await self._embed(key, batch)
 
+    def _verb(self, key: _Queue) -> Any:
+        """What the model thread calls on a batch's payloads -> an :class:`EmbedResult`."""
+        kind, task, prepared = key
+        if not prepared:  # a bad item is recorded, the others keep their vectors
+            options = {"task": task} if kind == "text" else {}
+            return functools.partial(self.embedder.embed_or_record, kind, **options)
+        embed = self.embedder.embed_token_ids if kind == "text" else _embed_pixels(self.embedder)
+        return lambda payloads: EmbedResult(embed(payloads))
+
     async def _embed(self, key: _Queue, batch: list[_Entry]) -> None:
         loop = asyncio.get_running_loop()
-        kind, task, prepared = key
-        embed: Any
-        if prepared and kind == "text":
-            embed = self.embedder.embed_token_ids
-        elif prepared:
-            embed = _embed_pixels(self.embedder)
-        elif kind == "text":
-            embed = functools.partial(self.embedder.embed_texts, task=task)
-        else:
-            embed = self.embedder.embed_images
-        while batch:
-            self.metrics.batch_size.labels(kind=kind).observe(len(batch))
-            payloads = [entry.payload for entry in batch]
-            try:
-                vectors = await loop.run_in_executor(self._model, embed, payloads)
-            except InvalidInputError as exc:
-                # One item's request fails whole; rows computed before it are kept for the
-                # others, and the rest of the batch runs again without that request.
-                bad = batch[exc.index].job
-                bad.fail(InvalidInputError(batch[exc.index].row, exc.reason))
-                for i, vector in exc.partial.items():
-                    batch[i].job.put(batch[i].row, vector)
-                batch = [e for i, e in enumerate(batch) if i not in exc.partial and not e.job.done]
-                continue
-            except Exception as exc:  # a fault of the model or backend: every request fails
-                for entry in batch:
-                    entry.job.fail(exc)
-                return
-            for entry, vector in zip(batch, vectors, strict=True):
-                entry.job.put(entry.row, vector)
-            self.metrics.inputs.labels(kind=kind).inc(len(batch))
+        kind = key[0]
+        self.metrics.batch_size.labels(kind=kind).observe(len(batch))
+        payloads = [entry.payload for entry in batch]
+        try:
+            result = await loop.run_in_executor(self._model, self._verb(key), payloads)
+        except Exception as exc:  # a fault of the model or backend: every request fails
+            for entry in batch:
+                entry.job.fail(exc)
             return
+        for index, reason in result.errors.items():  # its request fails, naming its own row
+            entry = batch[index]
+            entry.job.fail(InvalidInputError(entry.row, reason))
+        for entry, vector in zip(batch, result.vectors, strict=True):
+            entry.job.put(entry.row, vector)
+        self.metrics.inputs.labels(kind=kind).inc(len(batch) - len(result.errors))
 
 
 def _embed_pixels(embedder: Embedder) -> Any:

@@ -24,8 +24,8 @@ import numpy as np
 from ..embedder import Embedder
 from ..errors import InvalidInputError
 from ..images import ImageLimits, decode_image
-from ..kinds import Kind
 from ..pricing import image_tokens
+from ..results import Kind
 from ..urls import is_http_url
 from .urls import UrlPolicy, fetch_image_url
 

@@ -30,8 +30,8 @@ from ..config import TASKS
 from ..embedder import Embedder, normalize_rows
 from ..errors import InvalidInputError
 from ..images import ImageLimits
-from ..kinds import Kind
 from ..precision import quantize
+from ..results import Kind
 from .batcher import Batcher
 from .errors import ServeError, field_error
 from .inputs import ImageReady, InputItem, decode_image_item, parse_items, prepare_image

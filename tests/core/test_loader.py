@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hub_cache import REVISION, save_snapshot
 from safetensors.numpy import load_file, save_file
 
 from clipbridge import Embedder, ModelLoadError
@@ -62,21 +63,13 @@ def test_nonexistent_path(tmp_path):
         Embedder(str(tmp_path / "a" / "b"))
 
 
-def _fake_hub_cache(tiny_model_path: str, cache: Path, revision: str) -> None:
-    repo = cache / "models--jinaai--jina-clip-v1"
-    snapshot = repo / "snapshots" / revision
-    snapshot.mkdir(parents=True)
-    for name in V1_FILES:
-        shutil.copy(Path(tiny_model_path) / name, snapshot / name)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision)
-
-
 def test_hub_id_and_alias_load_only_the_needed_files(tiny_model_path, tmp_path, monkeypatch):
     import huggingface_hub
 
-    revision = "0123456789abcdef0123456789abcdef01234567"
-    _fake_hub_cache(tiny_model_path, tmp_path / "hub", revision)
+    revision = REVISION
+    save_snapshot(
+        tmp_path / "hub", "jinaai/jina-clip-v1", {n: Path(tiny_model_path) / n for n in V1_FILES}
+    )
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     requested = []
     real = huggingface_hub.hf_hub_download

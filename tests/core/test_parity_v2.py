@@ -7,11 +7,11 @@ every input of the fixture (English, German, Russian, Chinese, empty, a long mix
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hub_cache import save_snapshot
 
 from clipbridge import Embedder
 
@@ -193,26 +193,12 @@ def test_v1_takes_no_shorter_dimensions(tiny_model_path, fixture_texts):
 
 # -- loading by name: the alias, the hub cache, the text tower's base config ----------------------
 V2_FILES = ("config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json")
-REVISION = "0123456789abcdef0123456789abcdef01234567"
-
-
-def _snapshot(cache: Path, repo: str, files: dict[str, Path | str]) -> None:
-    root = cache / f"models--{repo.replace('/', '--')}"
-    snapshot = root / "snapshots" / REVISION
-    snapshot.mkdir(parents=True)
-    for name, source in files.items():
-        if isinstance(source, Path):
-            shutil.copy(source, snapshot / name)
-        else:
-            (snapshot / name).write_text(source)
-    (root / "refs").mkdir()
-    (root / "refs" / "main").write_text(REVISION)
 
 
 def test_alias_loads_from_the_hub_cache_with_the_shipped_base_config(tmp_path, monkeypatch, ref):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cache = tmp_path / "hub"
-    _snapshot(cache, "jinaai/jina-clip-v2", {n: Path(V2) / n for n in V2_FILES})
+    save_snapshot(cache, "jinaai/jina-clip-v2", {n: Path(V2) / n for n in V2_FILES})
     a = Embedder(
         "jina-clip-v2", cache_dir=str(cache), max_length=512, normalize=False, dtype="float32"
     )
@@ -233,10 +219,10 @@ def test_alias_loads_from_the_hub_cache_with_the_shipped_base_config(tmp_path, m
 def test_the_base_repos_own_config_wins_when_loaded_from_the_hub(tmp_path, monkeypatch, ref):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cache = tmp_path / "hub"
-    _snapshot(cache, "jinaai/jina-clip-v2", {n: Path(V2) / n for n in V2_FILES})
+    save_snapshot(cache, "jinaai/jina-clip-v2", {n: Path(V2) / n for n in V2_FILES})
     base = json.loads((FIXTURES / "jina-embeddings-v3-config.json").read_text())
     base["rotary_emb_base"] = 10000.0  # a visible change: other rotary angles
-    _snapshot(cache, "jinaai/jina-embeddings-v3", {"config.json": json.dumps(base)})
+    save_snapshot(cache, "jinaai/jina-embeddings-v3", {"config.json": json.dumps(base)})
     emb = Embedder(
         "jina-clip-v2", cache_dir=str(cache), max_length=512, normalize=False, dtype="float32"
     )

@@ -108,7 +108,9 @@ async def test_the_batcher_coalesces_keeps_order_and_runs_off_the_loop(tiny_mode
 
 
 async def test_a_bad_item_fails_only_its_request(tiny_model_path, local):
-    emb = Embedder(tiny_model_path)
+    """The batch with the bad item is one model batch, and every item the model embedded is
+    counted (before: a second batch was counted, and the rows kept from the failed call not)."""
+    emb = Embedder(tiny_model_path, batch_size=2)  # the bad item fails the second model call
     batcher = Batcher(emb, max_batch_size=8, max_wait_ms=50, max_queue=100)
     await batcher.start()
     png = IMAGE_FILES[0].read_bytes()
@@ -125,6 +127,9 @@ async def test_a_bad_item_fails_only_its_request(tiny_model_path, local):
     want = local.embed_images([png])
     np.testing.assert_allclose(good, np.concatenate([want, want]), atol=1e-5)
     np.testing.assert_allclose(other, want, atol=1e-5)
+    assert model_calls(batcher, "image") == ({8: 1}, 5)  # one model call of 5 items
+    counted = batcher.metrics.render().decode()
+    assert 'clipbridge_inputs_embedded_total{kind="image"} 4.0' in counted
 
 
 async def test_max_wait_zero_still_answers_every_request(tiny_model_path, local):

@@ -10,6 +10,7 @@ exactly are refused with a clear error instead of being approximated.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,8 @@ from ...images import CLIP_MEAN, CLIP_STD
 from ..base import LoadedModel
 from ..files import compute_dtype_for, read_json
 
-__all__ = ["CLIP_FILES", "ClipEncoder", "build", "preprocessor_settings"]
+__all__ = ["ClipEncoder", "build", "preprocessor_settings"]
 
-CLIP_FILES = ("model.safetensors", "tokenizer.json", "preprocessor_config.json")
 _BICUBIC = 3  # PIL.Image.Resampling.BICUBIC, transformers' ``resample``
 
 
@@ -54,6 +54,25 @@ def preprocessor_settings(data: dict[str, Any], where: Path) -> dict[str, Any]:
         problems.append("do_resize/do_center_crop must be true")
     if crop != shortest:
         problems.append(f"crop_size {crop} differs from the resize size {shortest}")
+    spec = {
+        "resize_mode": "shortest",
+        "size": shortest,
+        "crop_rounding": "floor",  # transformers' center_crop: (size - crop) // 2
+    }
+    return image_spec(data, where, problems, spec, CLIP_MEAN, CLIP_STD)
+
+
+def image_spec(
+    data: dict[str, Any],
+    where: Path,
+    problems: list[str],
+    spec: dict[str, Any],
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> dict[str, Any]:
+    """``spec`` with the normalization of a transformers image processor's ``data`` (``mean`` /
+    ``std``: the processor's defaults), after the checks every processor shares (bicubic, x/255);
+    ``problems`` (the processor's own, then these) are refused in one error."""
     if data.get("resample", _BICUBIC) != _BICUBIC:
         problems.append(f"resample {data.get('resample')!r} is not bicubic (3)")
     if data.get("do_rescale", True) and not math.isclose(
@@ -62,14 +81,11 @@ def preprocessor_settings(data: dict[str, Any], where: Path) -> dict[str, Any]:
         problems.append(f"rescale_factor {data.get('rescale_factor')!r} is not 1/255")
     if problems:
         raise ModelLoadError(f"{where}: unsupported image settings: {'; '.join(problems)}")
-    normalize = data.get("do_normalize", True)
-    return {
-        "resize_mode": "shortest",
-        "size": shortest,
-        "mean": list(data.get("image_mean", CLIP_MEAN)) if normalize else [0.0, 0.0, 0.0],
-        "std": list(data.get("image_std", CLIP_STD)) if normalize else [1.0, 1.0, 1.0],
-        "crop_rounding": "floor",  # transformers' center_crop: (size - crop) // 2
-    }
+    if data.get("do_normalize", True):
+        mean, std = data.get("image_mean", mean), data.get("image_std", std)
+    else:
+        mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    return {**spec, "mean": list(mean), "std": list(std)}
 
 
 def check_image_size(
@@ -109,9 +125,16 @@ class ClipEncoder(torch.nn.Module):
     after it changes nothing.
     """
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    family = "clip"
+
+    def __init__(self, model: torch.nn.Module, pad_id: int) -> None:
         super().__init__()
         self.model = model
+        self.pad_id = pad_id
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.config.projection_dim)
 
     @staticmethod
     def _features(out: Any) -> torch.Tensor:
@@ -142,23 +165,37 @@ def build(
     )
     check_image_size(preprocessor, config, folder, "crops")
     model, compute = load_pretrained(transformers.CLIPModel, "CLIP", folder, device, dtype)
-    encoder = ClipEncoder(model).to(device).eval().requires_grad_(False)
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
     end = tokenizer.encode("").ids  # [start, end]: the post-processor's special tokens
     if not end:
         raise ModelLoadError(f"{folder / 'tokenizer.json'} adds no end token to a text")
+    # pad with the end token, as OpenAI's tokenizer does
+    return ready(ClipEncoder(model, end[-1]), tokenizer, preprocessor, folder, device, compute)
+
+
+def ready(
+    encoder: ClipEncoder,
+    tokenizer: Any,
+    preprocessor: dict[str, Any],
+    folder: Path,
+    device: torch.device,
+    compute: torch.dtype,
+) -> LoadedModel:
+    """The :class:`LoadedModel` of a transformers model in ``encoder`` (computing in
+    ``compute``, its weights' dtype), limited to its text tower's positions."""
+    text = encoder.model.config.text_config
     return LoadedModel(
-        model=encoder,
+        model=encoder.to(device).eval().requires_grad_(False),
         tokenizer=tokenizer,
         preprocessor=preprocessor,
         folder=folder,
         device=device,
         dtype=compute,
         compute_dtype=compute,
-        family="clip",
-        dimension=int(model.config.projection_dim),
-        pad_token_id=end[-1],  # pad with the end token, as OpenAI's tokenizer does
-        max_text_length=int(model.config.text_config.max_position_embeddings),
+        family=encoder.family,
+        dimension=encoder.dimension,
+        pad_token_id=encoder.pad_id,
+        max_text_length=int(text.max_position_embeddings),
     )

@@ -11,7 +11,6 @@ What differs from CLIP, each reproduced as transformers' own processor and model
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,17 +20,9 @@ import torch
 from ...errors import ModelLoadError
 from ..base import LoadedModel
 from ..files import read_json
-from .loader import ClipEncoder, check_image_size, load_pretrained
+from .loader import ClipEncoder, check_image_size, image_spec, load_pretrained, ready
 
-__all__ = ["SIGLIP_FILES", "SiglipEncoder", "SpTokenizer", "build", "preprocessor_settings"]
-
-SIGLIP_FILES = (
-    "model.safetensors",
-    "spiece.model",
-    "tokenizer_config.json",
-    "preprocessor_config.json",
-)
-_BICUBIC = 3
+__all__ = ["SiglipEncoder", "SpTokenizer", "build", "preprocessor_settings"]
 
 
 def preprocessor_settings(data: dict[str, Any], where: Path) -> dict[str, Any]:
@@ -43,21 +34,8 @@ def preprocessor_settings(data: dict[str, Any], where: Path) -> dict[str, Any]:
         problems.append(f"size {size!r} is not a square")
     if not data.get("do_resize", True) or data.get("do_center_crop", False):
         problems.append("expected a plain resize (do_resize true, no centre crop)")
-    if data.get("resample", _BICUBIC) != _BICUBIC:
-        problems.append(f"resample {data.get('resample')!r} is not bicubic (3)")
-    if data.get("do_rescale", True) and not math.isclose(
-        float(data.get("rescale_factor", 1 / 255)), 1 / 255
-    ):
-        problems.append(f"rescale_factor {data.get('rescale_factor')!r} is not 1/255")
-    if problems:
-        raise ModelLoadError(f"{where}: unsupported image settings: {'; '.join(problems)}")
-    normalize = data.get("do_normalize", True)
-    return {
-        "resize_mode": "squash",
-        "size": side,
-        "mean": list(data.get("image_mean", [0.5] * 3)) if normalize else [0.0] * 3,
-        "std": list(data.get("image_std", [0.5] * 3)) if normalize else [1.0] * 3,
-    }
+    spec = {"resize_mode": "squash", "size": side}
+    return image_spec(data, where, problems, spec, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
 
 @dataclass(frozen=True)
@@ -87,10 +65,16 @@ class SiglipEncoder(ClipEncoder):
     is padded to exactly that many positions with ``pad_id`` before the text tower sees it.
     """
 
+    family = "siglip"
+
     def __init__(self, model: torch.nn.Module, length: int, pad_id: int) -> None:
-        super().__init__(model)
+        super().__init__(model, pad_id)
         self.length = length
-        self.pad_id = pad_id
+
+    @property
+    def dimension(self) -> int:
+        text = self.model.config.text_config
+        return int(getattr(text, "projection_size", None) or text.hidden_size)
 
     def encode_text(self, input_ids: torch.Tensor) -> torch.Tensor:
         extra = self.length - input_ids.shape[1]
@@ -118,21 +102,6 @@ def build(
     preprocessor = preprocessor_settings(read_json(where), where)
     check_image_size(preprocessor, config, folder, "resizes")
     model, compute = load_pretrained(transformers.SiglipModel, "SigLIP", folder, device, dtype)
-    text = model.config.text_config
-    length = int(text.max_position_embeddings)
-    pad_id = int(slow.pad_token_id)
-    encoder = SiglipEncoder(model, length, pad_id).to(device).eval().requires_grad_(False)
-    dimension = int(getattr(text, "projection_size", None) or text.hidden_size)
-    return LoadedModel(
-        model=encoder,
-        tokenizer=SpTokenizer(slow),
-        preprocessor=preprocessor,
-        folder=folder,
-        device=device,
-        dtype=compute,
-        compute_dtype=compute,
-        family="siglip",
-        dimension=dimension,
-        pad_token_id=pad_id,
-        max_text_length=length,
-    )
+    length = int(model.config.text_config.max_position_embeddings)
+    encoder = SiglipEncoder(model, length, int(slow.pad_token_id))
+    return ready(encoder, SpTokenizer(slow), preprocessor, folder, device, compute)

@@ -1,14 +1,15 @@
 """jina-clip-v1 hyper-parameters, read from the checkpoint's ``config.json``.
 
 The text tower's sizes are not in jina-clip-v1's config: they live in the JinaBERT repo, so they
-are hard-coded here as defaults and updated with ``text_config.hf_model_config_kwargs``, the
-same override mechanism the reference uses.
+are hard-coded here (:data:`JINA_BERT_DEFAULTS`, their one place) and updated with
+``text_config.hf_model_config_kwargs``, the same override mechanism the reference uses.
+:class:`TextConfig` holds the sizes every BERT-like text tower has; jina-clip-v2's extends it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, Protocol, Self
 
 # jinaai/jina-bert-flash-implementation config.json
 JINA_BERT_DEFAULTS: dict[str, Any] = {
@@ -25,31 +26,58 @@ JINA_BERT_DEFAULTS: dict[str, Any] = {
 }
 
 
+def merge_text_config(base: dict[str, Any], text_config: dict[str, Any]) -> dict[str, Any]:
+    """``base`` (the text tower's own config) updated with ``text_config.hf_model_config_kwargs``,
+    as the reference's ``config.update(...)``; a projection or a pooler other than the identity
+    and mean pooling is refused."""
+    merged = dict(base)
+    merged.update(text_config.get("hf_model_config_kwargs") or {})
+    if text_config.get("proj_type") not in (None, "identity"):
+        raise ValueError(f"unsupported text proj_type {text_config['proj_type']!r}")
+    pooler = text_config.get("pooler_type") or "mean_pooler"
+    if pooler != "mean_pooler":
+        raise ValueError(f"unsupported text pooler_type {pooler!r}")
+    return merged
+
+
 @dataclass(frozen=True)
 class TextConfig:
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    vocab_size: int = 30528
-    type_vocab_size: int = 2
-    layer_norm_eps: float = 1e-12
-    pad_token_id: int = 0
-    pooler_type: str = "mean_pooler"
+    """A BERT-like text tower's sizes (JinaBERT in jina-clip-v1), all from its config."""
+
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    vocab_size: int
+    type_vocab_size: int
+    layer_norm_eps: float
+    pad_token_id: int
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
 
     @classmethod
-    def from_clip_text_config(cls, text_config: dict[str, Any]) -> TextConfig:
-        merged = dict(JINA_BERT_DEFAULTS)
-        merged.update(text_config.get("hf_model_config_kwargs") or {})
+    def from_values(cls, merged: dict[str, Any], **fixed: Any) -> Self:
+        """The fields found in ``merged`` (floats as floats), ``fixed`` over them; every field
+        without a default must be there."""
+        values = {}
+        for f in fields(cls):
+            if f.name in merged:
+                value = merged[f.name]
+                values[f.name] = float(value) if f.type == "float" else value
+        values.update(fixed)
+        required = {f.name for f in fields(cls) if f.default is f.default_factory is MISSING}
+        if required - set(values):
+            raise ValueError(f"the text tower's config lacks {sorted(required - set(values))}")
+        return cls(**values)
+
+    @classmethod
+    def from_clip_text_config(cls, text_config: dict[str, Any]) -> Self:
+        merged = merge_text_config(JINA_BERT_DEFAULTS, text_config)
         if merged.get("mlp_type", "glu") != "glu":
             raise ValueError(f"unsupported JinaBERT mlp_type {merged['mlp_type']!r}")
-        if text_config.get("proj_type") not in (None, "identity"):
-            raise ValueError(f"unsupported text proj_type {text_config['proj_type']!r}")
-        pooler = text_config.get("pooler_type") or "mean_pooler"
-        if pooler != "mean_pooler":
-            raise ValueError(f"unsupported text pooler_type {pooler!r}")
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in merged.items() if k in names}, pooler_type=pooler)
+        return cls.from_values(merged)
 
 
 @dataclass(frozen=True)
@@ -93,15 +121,13 @@ class VisionConfig:
                 )
         if vc.get("use_mean_pooling") or vc.get("global_average_pool"):
             raise ValueError("unsupported vision pooling: only CLS pooling is implemented")
+        # every field but layer_norm_eps (EVA-02's own, not in the config), as its default's type
         return cls(
-            width=int(vc.get("width", 768)),
-            layers=int(vc.get("layers", 12)),
-            head_width=int(vc.get("head_width", 64)),
-            patch_size=int(vc.get("patch_size", 16)),
-            image_size=int(vc.get("image_size", 224)),
-            mlp_ratio=float(vc.get("mlp_ratio", 2.6667)),
-            pt_hw_seq_len=int(vc.get("pt_hw_seq_len", 14)),
-            intp_freq=bool(vc.get("intp_freq", False)),
+            **{
+                f.name: type(f.default)(vc[f.name])
+                for f in fields(cls)
+                if f.name in vc and f.name != "layer_norm_eps"
+            }
         )
 
 
@@ -127,3 +153,16 @@ class JinaClipConfig:
                 f"embed {embed_dim}) but the config has no projections"
             )
         return cls(text=text, vision=vision, embed_dim=embed_dim)
+
+
+class TwoTowerConfig(Protocol):
+    """What the code shared by jina-clip-v1 and v2 reads of either's parsed config."""
+
+    @property
+    def text(self) -> TextConfig: ...
+
+    @property
+    def vision(self) -> VisionConfig: ...
+
+    @property
+    def embed_dim(self) -> int: ...

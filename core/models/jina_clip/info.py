@@ -8,9 +8,9 @@ from typing import Any
 from ...errors import ModelLoadError
 from ..base import ModelInfo
 from ..hub import read_json
-from .config import JinaClipConfig
+from .config import JinaClipConfig, TwoTowerConfig
 
-__all__ = ["describe", "load_tokenizer", "parse_config"]
+__all__ = ["describe", "jina_info", "load_tokenizer", "parse_config"]
 
 
 def parse_config(folder: Path, config: dict[str, Any]) -> JinaClipConfig:
@@ -31,16 +31,24 @@ def load_tokenizer(path: Path) -> Any:
     return tokenizer
 
 
+def jina_info(
+    folder: Path, family: str, parsed: TwoTowerConfig, tokenizer: Any, **more: Any
+) -> ModelInfo:
+    """What every jina-clip checkpoint in ``folder`` says (``more``: the fields a family adds)."""
+    return ModelInfo(
+        tokenizer=tokenizer,
+        preprocessor=read_json(folder / "preprocessor_config.json"),
+        folder=folder,
+        family=family,
+        dimension=parsed.embed_dim,
+        pad_token_id=parsed.text.pad_token_id,
+        **more,
+    )
+
+
 def describe(
     folder: Path, config: dict[str, Any], parsed: JinaClipConfig | None = None
 ) -> ModelInfo:
     """The tokenizer, image settings and widths of the jina-clip-v1 checkpoint in ``folder``."""
     parsed = parsed or parse_config(folder, config)
-    return ModelInfo(
-        tokenizer=load_tokenizer(folder / "tokenizer.json"),
-        preprocessor=read_json(folder / "preprocessor_config.json"),
-        folder=folder,
-        family="jina-clip-v1",
-        dimension=parsed.embed_dim,
-        pad_token_id=parsed.text.pad_token_id,
-    )
+    return jina_info(folder, "jina-clip-v1", parsed, load_tokenizer(folder / "tokenizer.json"))

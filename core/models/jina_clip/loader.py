@@ -1,7 +1,8 @@
 """Build jina-clip-v1 from its folder, without remote code (the family's builder).
 
 The checkpoint is read tensor by tensor onto a meta-device model (:func:`load_weights`), the
-vision projections are fused and the compute dtype chosen for the device.
+vision projections are fused and the compute dtype chosen for the device: :func:`ready`, which
+jina-clip-v2's builder uses too.
 """
 
 from __future__ import annotations
@@ -11,14 +12,34 @@ from typing import Any
 
 import torch
 
-from ..base import LoadedModel
-from ..files import compute_dtype_for, load_weights
+from ..base import LoadedModel, ModelInfo
+from ..files import WeightPlan, compute_dtype_for, load_weights
 from .info import describe, parse_config
-from .model import JinaClipModel
+from .model import JinaClipModel, TwoTowerModel
 
-__all__ = ["build"]
+__all__ = ["build", "ready"]
 
 _IGNORED_PREFIXES = ("text_model.transformer.pooler.",)
+
+
+def ready(
+    model: TwoTowerModel,
+    info: ModelInfo,
+    device: torch.device,
+    dtype: torch.dtype,
+    plan: WeightPlan,
+) -> LoadedModel:
+    """``model`` (built on the meta device) filled from ``info.folder``'s weights through
+    ``plan``, fused, set to the device's compute dtype and joined with ``info``."""
+    path = info.folder / "model.safetensors"
+    load_weights(model, path, device, dtype, what=info.family, plan=plan)
+    model.eval().requires_grad_(False)
+    model.fuse()
+    compute = compute_dtype_for(device, dtype)
+    model.set_compute_dtype(compute)
+    return LoadedModel(
+        model=model, device=device, dtype=dtype, compute_dtype=compute, **info.fields()
+    )
 
 
 def build(
@@ -28,19 +49,5 @@ def build(
     parsed = parse_config(folder, config)
     with torch.device("meta"):
         model = JinaClipModel(parsed)
-    load_weights(
-        model,
-        folder / "model.safetensors",
-        device,
-        dtype,
-        what="jina-clip-v1",
-        ignored_prefixes=_IGNORED_PREFIXES,
-    )
-    model.eval().requires_grad_(False)
-    model.fuse()
-    compute = compute_dtype_for(device, dtype)
-    model.set_compute_dtype(compute)
     info = describe(folder, config, parsed)
-    return LoadedModel(
-        model=model, device=device, dtype=dtype, compute_dtype=compute, **info.fields()
-    )
+    return ready(model, info, device, dtype, WeightPlan(ignored=_IGNORED_PREFIXES))

@@ -9,11 +9,11 @@ reference does with ``config.update(...)``. The vision tower is EVA-02, configur
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from ..jina_clip.config import VisionConfig
+from ..jina_clip.config import TextConfig, VisionConfig, merge_text_config
 
 __all__ = [
     "BASE_MODEL",
@@ -33,28 +33,20 @@ def shipped_base_config() -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class XlmRobertaConfig:
-    """Jina-XLM-RoBERTa (rotary positions, post-LN) with its LoRA adapters."""
+class XlmRobertaConfig(TextConfig):
+    """Jina-XLM-RoBERTa (rotary positions, post-LN) with its LoRA adapters.
 
-    hidden_size: int = 1024
-    num_hidden_layers: int = 24
-    num_attention_heads: int = 16
-    intermediate_size: int = 4096
-    vocab_size: int = 250002
-    type_vocab_size: int = 1
-    layer_norm_eps: float = 1e-5
-    pad_token_id: int = 1
-    rotary_emb_base: float = 20000.0
+    The sizes come from the base model's config; the defaults below are the reference's own for
+    keys a base config may leave out.
+    """
+
+    lora_task: str  # the adapter applied to every text (default_lora_task)
+    lora_adaptations: tuple[str, ...]
+    rotary_emb_base: float = 10000.0
     max_position_embeddings: int = 8194
-    lora_adaptations: tuple[str, ...] = ("retrieval.query",)
     lora_rank: int = 4
-    lora_alpha: float = 4.0
-    lora_task: str = "retrieval.query"  # the adapter applied to every text (default_lora_task)
+    lora_alpha: float = 1.0
     task_instructions: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_attention_heads
 
     @property
     def lora_scaling(self) -> float:
@@ -65,12 +57,11 @@ class XlmRobertaConfig:
         return self.lora_adaptations.index(self.lora_task)
 
     @classmethod
-    def from_clip_text_config(
+    def from_clip_text_config(  # type: ignore[override]
         cls, text_config: dict[str, Any], base: dict[str, Any]
     ) -> XlmRobertaConfig:
         """``base`` (the base model's config.json) updated with ``hf_model_config_kwargs``."""
-        merged = dict(base)
-        merged.update(text_config.get("hf_model_config_kwargs") or {})
+        merged = merge_text_config(base, text_config)
         expected = {
             "position_embedding_type": "rotary",
             "hidden_act": "gelu",
@@ -84,28 +75,22 @@ class XlmRobertaConfig:
                 raise ValueError(
                     f"unsupported text-tower {name}={merged[name]!r} (expected {want!r})"
                 )
-        heads = int(merged.get("num_attention_heads", 16))
-        head_dim = int(merged.get("hidden_size", 1024)) // heads
-        if merged.get("rotary_emb_dim") not in (None, head_dim):
-            raise ValueError(
-                f"unsupported rotary_emb_dim={merged['rotary_emb_dim']!r} (expected {head_dim})"
-            )
-        if text_config.get("proj_type") not in (None, "identity"):
-            raise ValueError(f"unsupported text proj_type {text_config['proj_type']!r}")
-        pooler = text_config.get("pooler_type") or "mean_pooler"
-        if pooler != "mean_pooler":
-            raise ValueError(f"unsupported text pooler_type {pooler!r}")
         adaptations = tuple(merged.get("lora_adaptations") or ())
         task = text_config.get("default_lora_task") or (adaptations[0] if adaptations else "")
         if task not in adaptations:
             raise ValueError(f"default_lora_task {task!r} is not one of {list(adaptations)}")
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in merged.items() if k in names}
-        values["lora_adaptations"] = adaptations
-        values["task_instructions"] = dict(merged.get("task_instructions") or {})
-        values["lora_alpha"] = float(merged.get("lora_alpha", 1.0))
-        values["rotary_emb_base"] = float(merged.get("rotary_emb_base", 10000.0))
-        return cls(**values, lora_task=task)
+        config = cls.from_values(
+            merged,
+            lora_task=task,
+            lora_adaptations=adaptations,
+            task_instructions=dict(merged.get("task_instructions") or {}),
+        )
+        if merged.get("rotary_emb_dim") not in (None, config.head_dim):
+            raise ValueError(
+                f"unsupported rotary_emb_dim={merged['rotary_emb_dim']!r} "
+                f"(expected {config.head_dim})"
+            )
+        return config
 
 
 @dataclass(frozen=True)

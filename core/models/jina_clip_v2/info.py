@@ -11,7 +11,8 @@ from typing import Any
 
 from ...errors import ModelLoadError
 from ..base import ModelInfo
-from ..hub import hub_reachable, read_json
+from ..hub import hub_file, read_json
+from ..jina_clip.info import jina_info
 from .config import BASE_MODEL, JinaClipV2Config, shipped_base_config
 
 __all__ = ["describe", "hub_cache_dir", "load_tokenizer", "parse_config", "text_base_config"]
@@ -54,26 +55,19 @@ def text_base_config(name: str, *, cache_dir: Path | None = None) -> dict[str, A
     """The text tower's base config for a checkpoint (``hf_model_name_or_path`` = ``name``).
 
     For a model that came from the hub (``cache_dir`` is its cache) the base repo's own
-    ``config.json`` is fetched: that one file, into the same cache, from the cache alone when the
-    hub is unreachable. Otherwise, or when that fails, the shipped values of
+    ``config.json`` is read: that one file, from the same cache, fetched into it only when it is
+    not there and the hub answers. Otherwise, or when that fails, the shipped values of
     ``jinaai/jina-embeddings-v3`` apply (the only base jina-clip-v2 uses).
     """
     if cache_dir is not None:
         try:
-            from huggingface_hub import hf_hub_download
-
-            path = hf_hub_download(
-                name,
-                "config.json",
-                cache_dir=str(cache_dir),
-                local_files_only=not hub_reachable(),
-            )
-            return read_json(Path(path))
-        except Exception as exc:
+            return read_json(hub_file(name, "config.json", cache_dir=str(cache_dir)))
+        except ModelLoadError as exc:
             if name != BASE_MODEL:
+                why = type(exc.__cause__ or exc).__name__
                 raise ModelLoadError(
-                    f"cannot get {name}/config.json, the text tower's base config "
-                    f"({type(exc).__name__}); only {BASE_MODEL}'s values are shipped"
+                    f"cannot get {name}/config.json, the text tower's base config ({why}); "
+                    f"only {BASE_MODEL}'s values are shipped"
                 ) from exc
     elif name != BASE_MODEL:
         raise ModelLoadError(
@@ -105,14 +99,12 @@ def describe(
 ) -> ModelInfo:
     """The tokenizer, image settings, widths and instructions of the checkpoint in ``folder``."""
     parsed = parsed or parse_config(folder, config)
-    return ModelInfo(
-        tokenizer=load_tokenizer(folder / "tokenizer.json"),
-        preprocessor=read_json(folder / "preprocessor_config.json"),
-        folder=folder,
-        family="jina-clip-v2",
-        dimension=parsed.embed_dim,
-        pad_token_id=parsed.text.pad_token_id,
+    return jina_info(
+        folder,
+        "jina-clip-v2",
+        parsed,
+        load_tokenizer(folder / "tokenizer.json"),
         max_text_length=parsed.text.max_position_embeddings,
         task_instructions=dict(parsed.text.task_instructions),
-        matryoshka_dimensions=tuple(int(k) for k in config.get("matryoshka_dimensions") or ()),
+        matryoshka_dimensions=parsed.matryoshka_dimensions,
     )

@@ -1,7 +1,7 @@
 """Build jina-clip-v2 from its folder, without remote code (the family's builder).
 
 The text tower's sizes come from its base model's ``config.json`` (:func:`text_base_config`),
-the checkpoint is read tensor by tensor with the LoRA adapter merged (:mod:`.weights`), and the
+the checkpoint is read tensor by tensor with the LoRA adapter merged (:mod:`.lora`), and the
 query instruction is handed to the backend as ``task_instructions``.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 import torch
 
 from ..base import LoadedModel
-from ..files import compute_dtype_for
+from ..jina_clip.loader import ready
 from .info import describe, hub_cache_dir, load_tokenizer, parse_config, text_base_config
+from .lora import LoraMerge
 from .model import JinaClipV2Model
-from .weights import load_weights
 
 __all__ = ["build", "hub_cache_dir", "load_tokenizer", "text_base_config"]
 
@@ -36,19 +36,6 @@ def build(
     parsed = parse_config(folder, config, base)
     with torch.device("meta"):
         model = JinaClipV2Model(parsed)
-    load_weights(
-        model,
-        folder / "model.safetensors",
-        device,
-        dtype,
-        lora_index=parsed.text.lora_index,
-        lora_scaling=parsed.text.lora_scaling,
-    )
-    model.eval().requires_grad_(False)
-    model.fuse()
-    compute = compute_dtype_for(device, dtype)
-    model.set_compute_dtype(compute)
     info = describe(folder, config, parsed)
-    return LoadedModel(
-        model=model, device=device, dtype=dtype, compute_dtype=compute, **info.fields()
-    )
+    plan = LoraMerge(parsed.text.lora_index, parsed.text.lora_scaling)
+    return ready(model, info, device, dtype, plan)

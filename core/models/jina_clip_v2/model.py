@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
-from ..jina_clip.vision import VisionTower
+from ..jina_clip.model import TwoTowerModel
 from .config import JinaClipV2Config
 from .text import TextTower
 
 
-class JinaClipV2Model(nn.Module):
+class JinaClipV2Model(TwoTowerModel):
     """Native jina-clip-v2. ``encode_text``/``encode_image`` return raw (unnormalized) vectors.
 
     Example::
@@ -20,17 +17,10 @@ class JinaClipV2Model(nn.Module):
         raw = model.encode_text(torch.tensor([[0, 581, 2]]))
     """
 
-    def __init__(self, config: JinaClipV2Config) -> None:
-        super().__init__()
-        self.config = config
-        self.text_model = TextTower(config.text)
-        self.vision_model = VisionTower(config.vision)
-        self.logit_scale = nn.Parameter(torch.tensor(2.6592))
+    config: JinaClipV2Config
 
-    def set_compute_dtype(self, dtype: torch.dtype | None) -> None:
-        """Run activations in ``dtype`` (weights are cast per layer); None: the weights' dtype."""
-        self.text_model.encoder.compute_dtype = dtype
-        self.vision_model.compute_dtype = dtype
+    def __init__(self, config: JinaClipV2Config) -> None:
+        super().__init__(config, TextTower(config.text))
 
     def fuse(self) -> None:
         """Nothing: the vision projections stay separate GEMMs.
@@ -40,17 +30,3 @@ class JinaClipV2Model(nn.Module):
         allocator's heap, so a bfloat16 load peaked at 1.44x the file instead of 1.18x (measured
         with benchmarks/v2_real_size.py). The separate GEMMs are just as wide (1297 tokens).
         """
-
-    @property
-    def embed_dim(self) -> int:
-        return self.config.embed_dim
-
-    @property
-    def pad_token_id(self) -> int:
-        return self.config.text.pad_token_id
-
-    def encode_text(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.text_model(input_ids)
-
-    def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.vision_model(pixel_values)

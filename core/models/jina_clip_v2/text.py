@@ -1,7 +1,7 @@
 """Jina-XLM-RoBERTa text tower: rotary attention, post-LN blocks, GELU MLP, mean pooling.
 
 Module names mirror the checkpoint keys under ``text_model.transformer.roberta.``; the LoRA
-adapter is merged into ``weight`` at load time (:mod:`.weights`), so at run time these are
+adapter is merged into ``weight`` at load time (:mod:`.lora`), so at run time these are
 plain layers.
 """
 
@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..jina_clip.layers import LayerNorm, Linear
-from ..jina_clip.text import ATTN_BLOCK_ELEMENTS, PAD_BIAS
+from ..jina_clip.encoder import FusedQkvAttention, MeanPooledText, PostNormBlock, TextEncoder
+from ..jina_clip.layers import Linear
 from .config import XlmRobertaConfig
 
 
@@ -36,48 +36,14 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return out.to(x.dtype)
 
 
-class Embeddings(nn.Module):
-    def __init__(self, cfg: XlmRobertaConfig) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        # token_type_ids default to zeros; rotary models have no absolute position table.
-        return self.word_embeddings(input_ids) + self.token_type_embeddings.weight[0]
-
-
-class RotarySelfAttention(nn.Module):
-    # False: all queries at once, no Python arithmetic on the shape (for an ONNX export with
-    # dynamic batch and length; the block size below would fix them to the example's).
-    query_blocks = True
-
-    def __init__(self, cfg: XlmRobertaConfig) -> None:
-        super().__init__()
-        self.num_heads = cfg.num_attention_heads
-        self.head_dim = cfg.head_dim
-        self.Wqkv = Linear(cfg.hidden_size, 3 * cfg.hidden_size)
-        self.out_proj = Linear(cfg.hidden_size, cfg.hidden_size)
-
+class RotarySelfAttention(FusedQkvAttention):
     def forward(
         self, x: torch.Tensor, key_bias: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor]
     ) -> torch.Tensor:
         """``key_bias``: (B, 1, 1, T) additive, 0 for real tokens and -10000 for padding."""
-        batch, n, width = x.shape
-        qkv = self.Wqkv(x).view(batch, n, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, d)
+        q, k, v = self.heads(x)
         q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-        if not self.query_blocks:
-            ctx = F.scaled_dot_product_attention(q, k, v, key_bias)
-            return self.out_proj(ctx.transpose(1, 2).reshape(batch, n, width))
-        # Query blocks bound the (B, H, q, T) scores of long inputs, as in the v1 tower.
-        block = max(16, ATTN_BLOCK_ELEMENTS // max(1, batch * self.num_heads * n))
-        outs = [
-            F.scaled_dot_product_attention(q[:, :, start : start + block], k, v, key_bias)
-            for start in range(0, n, block)
-        ]
-        ctx = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
-        return self.out_proj(ctx.transpose(1, 2).reshape(batch, n, width))
+        return self.attend(q, k, v, lambda rows: key_bias)
 
 
 class Mlp(nn.Module):
@@ -90,50 +56,20 @@ class Mlp(nn.Module):
         return self.fc2(F.gelu(self.fc1(x)))  # exact (erf) GELU
 
 
-class Block(nn.Module):
-    def __init__(self, cfg: XlmRobertaConfig) -> None:
-        super().__init__()
-        self.mixer = RotarySelfAttention(cfg)
-        self.norm1 = LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.mlp = Mlp(cfg)
-        self.norm2 = LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-
-    def forward(
-        self, x: torch.Tensor, key_bias: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor]
-    ) -> torch.Tensor:
-        # Post-LN; residual sums land in the fresh branch outputs (a + b == b + a, bit for bit).
-        x = self.norm1(self.mixer(x, key_bias, rotary).add_(x))
-        return self.norm2(self.mlp(x).add_(x))
-
-
-class Encoder(nn.Module):
-    def __init__(self, cfg: XlmRobertaConfig) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.num_hidden_layers))
-
-
-class XlmRobertaModel(nn.Module):
+class XlmRobertaModel(TextEncoder):
     """The encoder; ``forward`` returns the last hidden state (B, T, hidden)."""
 
-    def __init__(self, cfg: XlmRobertaConfig) -> None:
-        super().__init__()
-        self.config = cfg
-        self.embeddings = Embeddings(cfg)
-        self.emb_ln = LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.encoder = Encoder(cfg)
-        self.compute_dtype: torch.dtype | None = None  # None: the weights' dtype
+    config: XlmRobertaConfig
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        x = self.embeddings(input_ids)
-        x = self.emb_ln(x.to(self.compute_dtype or x.dtype))
-        key_bias = ((1.0 - attention_mask.to(x.dtype)) * PAD_BIAS)[:, None, None, :]
+    def __init__(self, cfg: XlmRobertaConfig) -> None:
+        super().__init__(cfg, lambda: PostNormBlock(cfg, RotarySelfAttention(cfg), Mlp(cfg)))
+
+    def context(
+        self, input_ids: torch.Tensor, x: torch.Tensor
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor]]:
         # Positions are column indices 0..T-1 (right padding keeps every real token's position).
-        rotary = rotary_tables(
-            input_ids.shape[1], self.config.head_dim, self.config.rotary_emb_base, x.device
-        )
-        for layer in self.encoder.layers:
-            x = layer(x, key_bias, rotary)
-        return x
+        length = input_ids.shape[1]
+        return (rotary_tables(length, self.config.head_dim, self.config.rotary_emb_base, x.device),)
 
 
 class _Transformer(nn.Module):
@@ -144,19 +80,10 @@ class _Transformer(nn.Module):
         self.roberta = XlmRobertaModel(cfg)
 
 
-class TextTower(nn.Module):
+class TextTower(MeanPooledText):
     """``text_model``: XLM-RoBERTa + mean pooling over non-padding tokens (``<s>``/``</s>`` too)."""
 
+    encoder_path = "roberta"
+
     def __init__(self, cfg: XlmRobertaConfig) -> None:
-        super().__init__()
-        self.transformer = _Transformer(cfg)
-
-    @property
-    def encoder(self) -> XlmRobertaModel:
-        return self.transformer.roberta
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        mask = input_ids != self.encoder.config.pad_token_id
-        hidden = self.encoder(input_ids, mask)
-        weights = mask.to(hidden.dtype).unsqueeze(-1)
-        return (hidden * weights).sum(dim=1) / weights.sum(dim=1)
+        super().__init__(_Transformer(cfg))
