@@ -149,7 +149,7 @@ class IndexJob:
                 for path in existing_output(self.out):
                     _remove(path)
             carried = meta_fields(self.items, self.meta_columns)
-            schema = index_schema(embedder.dimension, embedder.config, carried)
+            schema = index_schema(embedder.probe_dimension(), embedder.config, carried)
             todo = self._todo(schema)
             summary = IndexSummary(out=self.out, skipped=len(self.items) - len(todo), engine=engine)
             written = summary.skipped
