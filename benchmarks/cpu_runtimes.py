@@ -191,12 +191,22 @@ def run_contender(name: str, job: dict[str, Any], scratch: Path) -> dict[str, An
 
 # -- setup ----------------------------------------------------------------------------------------
 def export_onnx(checkpoint: Path) -> None:
-    if (ONNX_DIR / "onnx" / "vision_model_int8.onnx").is_file():
-        return
-    from clipbridge.models.onnx_export import export_onnx as export
+    """The export, made once; its int8 graphs made again when written by an older export format
+    (format 2 changed only those: 7-bit weights)."""
+    from clipbridge.models.onnx_files import EXPORT_FORMAT, quantize_onnx_folder
 
-    print(f"exporting {checkpoint} to {ONNX_DIR} (fp32 + int8, once; a few minutes)", flush=True)
-    export(str(checkpoint), ONNX_DIR, precision="int8")
+    stamp = ONNX_DIR / ".clipbridge-export-format"
+    if (ONNX_DIR / "onnx" / "vision_model_int8.onnx").is_file():
+        if stamp.is_file() and stamp.read_text() == str(EXPORT_FORMAT):
+            return
+        print(f"quantizing {ONNX_DIR}'s int8 graphs again (export format changed)", flush=True)
+        quantize_onnx_folder(ONNX_DIR, ONNX_DIR)
+    else:
+        from clipbridge.models.onnx_export import export_onnx as export
+
+        print(f"exporting {checkpoint} to {ONNX_DIR} (fp32 + int8, once)", flush=True)
+        export(str(checkpoint), ONNX_DIR, precision="int8")
+    stamp.write_text(str(EXPORT_FORMAT))
 
 
 def fastembed_venv() -> None:

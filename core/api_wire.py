@@ -56,6 +56,7 @@ __all__ = [
 log = logging.getLogger("clipbridge")
 
 EMBEDDINGS_PATH = "/v1/embeddings"
+"""The one route: the API backend posts to it, ``clipbridge serve`` answers on it."""
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.5
 """Seconds: the first retry waits up to this long (full jitter), doubling per attempt."""

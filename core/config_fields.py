@@ -15,9 +15,9 @@ import typing
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from .config import EmbedderConfig
+from .config import QUERY_TASK, EmbedderConfig, check_task
 
-__all__ = ["ConfigField", "config_fields", "field_definitions"]
+__all__ = ["ConfigField", "adapter_checks", "config_fields", "field_definitions", "task_fields"]
 
 
 class ConfigField(NamedTuple):
@@ -54,4 +54,30 @@ def field_definitions(
         renamed.get(f.name, f.name): (f.type, f.default)
         for f in config_fields()
         if f.name not in exclude
+    }
+
+
+def task_fields() -> dict[str, tuple[Any, Any]]:
+    """The adapters' two task fields, for ``create_model``: ``query_task`` (default
+    ``"retrieval.query"``) and ``document_task`` (default None)."""
+    return {"query_task": (str | None, QUERY_TASK), "document_task": (str | None, None)}
+
+
+def adapter_checks() -> dict[str, Any]:
+    """Pydantic validators every adapter model has, for ``create_model(__validators__=...)``:
+    each task field is None or a known task, and the whole config is checked at construction
+    (the model's ``to_config()``), before any model loads. Only adapters call this: their
+    frameworks bring pydantic."""
+    from pydantic import ValidationInfo, field_validator, model_validator
+
+    def known_task(cls: type, task: str | None, info: ValidationInfo) -> str | None:
+        return check_task(task, info.field_name or "task")
+
+    def check_config(self: Any) -> Any:
+        self.to_config()  # bad values fail here, not when the model first loads
+        return self
+
+    return {
+        "_known_task": field_validator("query_task", "document_task")(known_task),
+        "_check_config": model_validator(mode="after")(check_config),
     }

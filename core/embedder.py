@@ -12,7 +12,7 @@ import numpy as np
 from .backends import Backend, Progress, create_backend
 from .backends.base import no_progress
 from .config import DEFAULT_MODEL, EmbedderConfig, check_task
-from .errors import ClipBridgeError, InvalidInputError
+from .errors import BackendError, ClipBridgeError, InvalidInputError
 from .images import ImageInput, ImageLimits, check_image_input, decode_pixels
 from .precision import output_dtype, output_width, quantize
 from .pricing import text_tokens
@@ -89,8 +89,17 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        """The width of every vector: ``dimensions`` when set, else the model's full width."""
+        """The width of every vector: ``dimensions`` when set, else the model's full width.
+
+        Never sends a request: the API backend raises ``BackendError`` for a model it does not
+        know before its first answer (see :meth:`probe_dimension`)."""
         return self._backend.dimension
+
+    def probe_dimension(self) -> int:
+        """:attr:`dimension`, first learned with one request where that is the only way (the
+        API backend, a model it does not know, no answer yet); other backends send nothing."""
+        probe = getattr(self._backend, "probe_dimension", None)
+        return probe() if probe is not None else self._backend.dimension
 
     @property
     def matryoshka_dimensions(self) -> tuple[int, ...]:
@@ -103,9 +112,13 @@ class Embedder:
         return self._backend
 
     def __repr__(self) -> str:
+        try:
+            dimension: int | None = self.dimension
+        except BackendError:  # an API model's width before its first answer: not asked for
+            dimension = None
         return (
             f"Embedder(model={self.model!r}, backend={self._config.backend!r}, "
-            f"dimension={self.dimension})"
+            f"dimension={dimension})"
         )
 
     # -- shared, I/O-free steps -----------------------------------------------------------------
@@ -158,7 +171,8 @@ class Embedder:
     def _zeros(self, n: int) -> np.ndarray:
         """``n`` zero rows of the output's width and dtype (``precision``)."""
         precision = self._config.precision
-        return np.zeros((n, output_width(self.dimension, precision)), output_dtype(precision))
+        width = output_width(self.probe_dimension(), precision)
+        return np.zeros((n, width), output_dtype(precision))
 
     def _embed(
         self, unit: str, items: list[Any], show: bool | None, run: Callable[..., np.ndarray]

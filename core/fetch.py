@@ -1,7 +1,10 @@
 """Fetching untrusted http(s) URLs: bounded in time and bytes, private addresses refused.
 
-Everything clipbridge downloads on a user's behalf (image URLs inside inputs) goes through
-:func:`fetch_image_bytes`; the server app calls it (or :func:`check_url`) with its own limits.
+Everything clipbridge downloads on a user's behalf (image URLs inside inputs, in the library
+and in ``clipbridge serve``) goes through :func:`fetch_image_bytes`, called by
+:func:`clipbridge.images.read_url` with the config's limits. :func:`check_url` runs the same
+checks without fetching, for code of your own. :func:`deadline` and :func:`deadline_transport`
+also bound each request of the API backend to one total deadline.
 
 - Only ``http`` and ``https``.
 - One deadline for the whole request: DNS, connect, TLS, headers and body, every redirect
@@ -42,6 +45,7 @@ import httpx
 
 from .content_encoding import ACCEPT_ENCODING, ContentEncodingError, iter_decoded
 from .errors import InvalidInputError
+from .urls import is_http_url
 
 __all__ = [
     "DEFAULT_MAX_REDIRECTS",
@@ -54,7 +58,6 @@ __all__ = [
 
 DEFAULT_MAX_REDIRECTS = 5
 """Redirects :func:`fetch_image_bytes` follows before giving up."""
-_SCHEMES = ("http", "https")
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 # The deadline (time.monotonic()) of the request running in this thread / task, if any.
@@ -280,7 +283,7 @@ def _checked(url: str, allow_private: bool, left: float, index: int) -> tuple[ht
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise InvalidInputError(index, f"invalid URL {_shown(url)!r}: {exc}") from exc
-    if parsed.scheme not in _SCHEMES:
+    if not is_http_url(url):
         raise InvalidInputError(
             index, f"unsupported URL scheme {parsed.scheme!r} in {_shown(url)!r} (http, https)"
         )

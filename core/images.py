@@ -32,7 +32,14 @@ from typing import IO, Any, ParamSpec, TypeAlias, TypeVar
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .config import (
+    DEFAULT_IMAGE_FETCH_TIMEOUT,
+    DEFAULT_MAX_IMAGE_BYTES,
+    DEFAULT_MAX_IMAGE_PIXELS,
+    EmbedderConfig,
+)
 from .errors import InvalidInputError
+from .urls import is_http_url
 
 __all__ = [
     "CLIP_MEAN",
@@ -52,6 +59,7 @@ __all__ = [
     "load_pixels",
     "preprocess",
     "read_image_bytes",
+    "read_url",
     "resize_center_crop",
     "resize_shortest",
     "resize_square",
@@ -74,7 +82,6 @@ the format when Pillow recognizes it."""
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-_URL_SCHEMES = ("http://", "https://")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -180,13 +187,13 @@ class ImageLimits:
     """Guards applied to every image: bytes read, decoded pixels, URL fetch deadline and
     whether URLs may reach private addresses (see :mod:`clipbridge.fetch`)."""
 
-    max_pixels: int = 89_478_485
-    max_bytes: int = 50 * 1024 * 1024
-    fetch_timeout: float = 30.0
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    max_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    fetch_timeout: float = DEFAULT_IMAGE_FETCH_TIMEOUT
     allow_private_urls: bool = False
 
     @classmethod
-    def from_config(cls, config: Any) -> ImageLimits:
+    def from_config(cls, config: EmbedderConfig) -> ImageLimits:
         return cls(
             max_pixels=config.max_image_pixels,
             max_bytes=config.max_image_bytes,
@@ -248,6 +255,17 @@ def check_image_input(item: object, index: int) -> None:
     )
 
 
+def _check_size(size: int, index: int, limits: ImageLimits, what: str) -> None:
+    """Refuse an empty input, or one above ``max_image_bytes`` (a file object is read to one
+    byte past the limit, not to its end: its ``size`` then says only that it is larger)."""
+    if size == 0:
+        raise InvalidInputError(index, f"{what} is empty (0 bytes)")
+    if size > limits.max_bytes:
+        raise InvalidInputError(
+            index, f"{what} is {size} bytes or more, above max_image_bytes={limits.max_bytes}"
+        )
+
+
 def _read_file(path: Path, index: int, limits: ImageLimits) -> bytes:
     try:
         if not path.exists():
@@ -264,12 +282,7 @@ def _read_file(path: Path, index: int, limits: ImageLimits) -> bytes:
         ) from exc
     if is_dir:
         raise InvalidInputError(index, f"{str(path)!r} is a directory, not an image file")
-    if size == 0:
-        raise InvalidInputError(index, f"file {str(path)!r} is empty (0 bytes)")
-    if size > limits.max_bytes:
-        raise InvalidInputError(
-            index, f"file {str(path)!r} is {size} bytes, above max_image_bytes={limits.max_bytes}"
-        )
+    _check_size(size, index, limits, f"file {str(path)!r}")
     try:
         with path.open("rb") as fh:
             return fh.read()
@@ -291,7 +304,8 @@ def _read_data_uri(uri: str, index: int, limits: ImageLimits) -> bytes:
         raise InvalidInputError(index, f"data URI payload is not valid base64: {exc}") from exc
 
 
-def _fetch_url(url: str, index: int, limits: ImageLimits) -> bytes:
+def read_url(url: str, index: int, limits: ImageLimits) -> bytes:
+    """The bytes at an http(s) ``url``, fetched under ``limits`` by :mod:`clipbridge.fetch`."""
     from .fetch import fetch_image_bytes  # the network guard lives in one place
 
     return fetch_image_bytes(
@@ -307,17 +321,12 @@ def _fetch_url(url: str, index: int, limits: ImageLimits) -> bytes:
 def read_image_bytes(item: ImageInput, index: int, limits: ImageLimits) -> bytes:
     """The encoded bytes behind any non-PIL input (path, URL, data URI, bytes, file object)."""
     if isinstance(item, (bytes, bytearray)):
-        if not item:
-            raise InvalidInputError(index, "image bytes are empty")
-        if len(item) > limits.max_bytes:
-            raise InvalidInputError(
-                index, f"{len(item)} bytes, above max_image_bytes={limits.max_bytes}"
-            )
+        _check_size(len(item), index, limits, "the image data")
         return bytes(item)
     if isinstance(item, str):
         lowered = item[:16].lower()
-        if lowered.startswith(_URL_SCHEMES):
-            return _fetch_url(item, index, limits)
+        if is_http_url(item):
+            return read_url(item, index, limits)
         if lowered.startswith("data:"):
             return _read_data_uri(item, index, limits)
         if lowered.startswith("file://"):
@@ -336,12 +345,7 @@ def read_image_bytes(item: ImageInput, index: int, limits: ImageLimits) -> bytes
             raise InvalidInputError(index, f"cannot read file object: {exc}") from exc
         if not isinstance(data, (bytes, bytearray)):
             raise InvalidInputError(index, "file object must be opened in binary mode")
-        if not data:
-            raise InvalidInputError(index, "file object is empty (0 bytes)")
-        if len(data) > limits.max_bytes:
-            raise InvalidInputError(
-                index, f"file object is above max_image_bytes={limits.max_bytes}"
-            )
+        _check_size(len(data), index, limits, "the file object")
         return bytes(data)
     check_image_input(item, index)
     raise InvalidInputError(index, f"unsupported image type {type(item).__name__}")

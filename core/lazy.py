@@ -20,7 +20,7 @@ from typing import Any
 from .config import EmbedderConfig
 from .embedder import Embedder
 
-__all__ = ["LazyEmbedder"]
+__all__ = ["EmbedderOwner", "LazyEmbedder"]
 
 
 class LazyEmbedder:
@@ -78,3 +78,36 @@ class LazyEmbedder:
 
     def __reduce__(self) -> tuple[type[LazyEmbedder], tuple[()]]:
         return (LazyEmbedder, ())
+
+
+class EmbedderOwner:
+    """An adapter's core Embedder, from its ``to_config()`` and a :class:`LazyEmbedder` it keeps
+    as ``_embedder`` (a pydantic private attribute): mixed into each framework's model class.
+
+    Example::
+
+        class MyEmbeddings(EmbedderOwner, BaseModel):
+            _embedder: LazyEmbedder = PrivateAttr(default_factory=LazyEmbedder)
+
+            def to_config(self) -> EmbedderConfig: ...
+    """
+
+    def to_config(self) -> EmbedderConfig:
+        raise NotImplementedError
+
+    def _holder(self) -> LazyEmbedder:
+        return self._embedder  # type: ignore[attr-defined]
+
+    @property
+    def embedder(self) -> Embedder:
+        """The core :class:`~clipbridge.Embedder`, built on first use (loads the model) and
+        rebuilt after a field changes."""
+        return self._holder().get(self.to_config())
+
+    async def _aembedder(self) -> Embedder:
+        """:attr:`embedder` without blocking the event loop while a model loads."""
+        return await self._holder().aget(self.to_config())
+
+    def close(self) -> None:
+        """Release the backend (HTTP connections); the next call builds a new one."""
+        self._holder().close()

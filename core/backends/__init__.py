@@ -19,8 +19,9 @@ BACKENDS = {
     "onnx": "clipbridge.backends.onnx:OnnxBackend",
     "api": "clipbridge.backends.api:ApiBackend",
 }
-# name -> the pip extra that brings what it imports
-EXTRAS = {"local": "local", "onnx": "onnx", "api": "api"}
+# name -> the pip extra that brings what it imports; the API backend needs only clipbridge's own
+# dependencies (httpx, Pillow, numpy), so there is no extra to name for it
+EXTRAS = {"local": "local", "onnx": "onnx"}
 
 
 def create_backend(config: EmbedderConfig) -> Backend:
@@ -33,9 +34,12 @@ def create_backend(config: EmbedderConfig) -> Backend:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        extra = EXTRAS[config.backend]
-        raise ImportError(
-            f"the {config.backend!r} backend needs extra packages ({exc.name}): "
-            f"pip install 'clipbridge[{extra}]'"
-        ) from exc
+        extra = EXTRAS.get(config.backend)
+        fix = (
+            f"needs extra packages ({exc.name}): pip install 'clipbridge[{extra}]'"
+            if extra
+            else f"cannot import {exc.name}, one of clipbridge's own dependencies: reinstall "
+            "clipbridge (pip install --force-reinstall clipbridge)"
+        )
+        raise ImportError(f"the {config.backend!r} backend {fix}") from exc
     return getattr(module, class_name)(config)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from ..errors import AuthenticationError, BackendError, InvalidInputError
 from ..fetch import deadline, deadline_transport
 from ..images import ImageInput, ImageLimits, PreprocessSpec, encode_for_upload, load_image
 from ..pricing import estimate_tokens as _estimate_tokens
+from ..urls import is_http_url
 from .base import Progress, check_dimensions, no_progress
 
 __all__ = ["KNOWN_DIMENSIONS", "KNOWN_IMAGE_SIZES", "KNOWN_MATRYOSHKA", "ApiBackend", "Usage"]
@@ -35,15 +37,14 @@ __all__ = ["KNOWN_DIMENSIONS", "KNOWN_IMAGE_SIZES", "KNOWN_MATRYOSHKA", "ApiBack
 log = logging.getLogger("clipbridge")
 
 KNOWN_DIMENSIONS = {"jina-clip-v1": 768, "jina-clip-v2": 1024}
-# widths a hosted model was trained to be cut to (jina-clip-v2's config.json)
+"""Output size per API model name, so ``dimension`` is known before any answer."""
 KNOWN_MATRYOSHKA = {"jina-clip-v2": (32, 64, 128, 256, 512, 768, 1024)}
-"""Output size per API model name, so ``dimension`` needs no request for these."""
+"""Widths a hosted model was trained to be cut to (jina-clip-v2's config.json)."""
 KNOWN_IMAGE_SIZES = {"jina-clip-v1": 224, "jina-clip-v2": 512}
 """The model's image preprocessing size: what ``api_image_shrink`` shrinks to."""
 TASKLESS_MODELS = frozenset({"jina-clip-v1"})
 """API models that take no ``task`` field: queries and documents are embedded alike."""
 DEFAULT_IMAGE_SIZE = 224
-_URL_PREFIXES = ("http://", "https://")
 # Transport failures worth another attempt: connect/read/write/pool timeouts, refused or reset
 # connections, a server that hung up mid-response.
 _RETRY_EXCEPTIONS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
@@ -73,8 +74,8 @@ class _Answer:
     content: bytes
 
 
-class _BodyLimit:
-    """Counts a response body while it streams in; stops it at the cap before buffering more.
+class _CappedResponse:
+    """Reads a response body while it streams in; stops it at the cap before buffering more.
 
     The body is counted decoded (see :mod:`clipbridge.content_encoding`: gzip and deflate are
     undone in bounded pieces, other encodings refused). A successful answer above ``cap`` is an
@@ -116,6 +117,58 @@ class _BodyLimit:
 
     def answer(self, response: httpx.Response) -> _Answer:
         return _Answer(response.status_code, response.headers, b"".join(self.chunks))
+
+    def read(self, response: httpx.Response) -> _Answer:
+        """The answer, its body read (decoded) up to the cap."""
+        try:
+            for chunk in iter_decoded(response):
+                if not self.add(chunk):
+                    break
+        except ContentEncodingError as exc:
+            self.undecodable(exc)
+        return self.answer(response)
+
+    async def aread(self, response: httpx.Response) -> _Answer:
+        """:meth:`read` for an async response."""
+        try:
+            async for chunk in aiter_decoded(response):
+                if not self.add(chunk):
+                    break
+        except ContentEncodingError as exc:
+            self.undecodable(exc)
+        return self.answer(response)
+
+
+class _Attempts:
+    """One batch's tries: the retry policy between them (no I/O), and how a failure leaves."""
+
+    def __init__(self, backend: ApiBackend, batch: range, results: _Collector) -> None:
+        self.backend, self.batch, self.results = backend, batch, results
+        self.attempt = 0
+        self.delay = 0.0
+
+    def settle(self, result: _Answer | httpx.HTTPError) -> np.ndarray | None:
+        """The vectors of this try, or None: try again after ``delay`` seconds (logged). No
+        try left: the error is raised."""
+        backend, attempt = self.backend, self.attempt
+        if isinstance(result, httpx.HTTPError):
+            outcome = backend._transport_outcome(result, attempt)
+        else:
+            outcome = backend._outcome(result, len(self.batch), attempt, self.batch.start)
+        if not isinstance(outcome, _Retry):
+            return outcome
+        backend._log_retry(outcome, attempt)
+        self.delay, self.attempt = outcome.delay, attempt + 1
+        return None
+
+    @contextlib.contextmanager
+    def failing(self) -> Iterator[None]:
+        """A failure stops the call's queued batches and leaves without the API key in it."""
+        try:
+            yield
+        except BackendError as exc:
+            self.results.stopped.set()
+            raise self.backend._sanitized(exc) from exc.__cause__
 
 
 class _Collector:
@@ -181,9 +234,10 @@ class ApiBackend:
         emb.backend.usage.total_tokens                         # what the server billed so far
         emb.backend.estimate_tokens(["a caption"], ["photo.jpg"])
 
-    ``dimension`` needs no request when it is known: ``dimensions`` if set, else 768 for
-    jina-clip-v1, else the width of the first response. For another model name (e.g. a test
-    server) that has not answered yet, reading ``dimension`` sends one one-word probe request.
+    ``dimension`` never sends a request: it is ``dimensions`` if set, else the model's known
+    width (768 for jina-clip-v1, 1024 for jina-clip-v2), else the width of the first answer. For
+    another model name (e.g. a test server) that has not answered yet, :meth:`probe_dimension`
+    sends one one-word request to learn it (the server does so at start-up, in a thread).
 
     Images are loaded with :mod:`clipbridge.images`; with ``api_image_shrink`` (default) each is
     resized and centre-cropped exactly as the model's preprocessing would (``image_size``, else
@@ -199,7 +253,7 @@ class ApiBackend:
                 "the 'api' backend needs a Jina API key: pass api_key=... or set $JINA_API_KEY"
             )
         self._secrets = wire.secret_forms(self._key)
-        if not config.base_url.lower().startswith(_URL_PREFIXES):
+        if not is_http_url(config.base_url):
             raise ValueError(f"base_url must be an http(s) URL, not {config.base_url!r}")
         self.model_name = api_model_name(config.model)
         self.url = config.base_url.rstrip("/") + wire.EMBEDDINGS_PATH
@@ -225,11 +279,30 @@ class ApiBackend:
         )
 
     @property
+    def known_dimension(self) -> int | None:
+        """The output width if known without a request (``dimensions``, the model's name, or an
+        answer already received), else None. Never sends anything."""
+        return self._dimension
+
+    @property
     def dimension(self) -> int:
+        """The output width; never sends a request (see :meth:`probe_dimension`).
+
+        :raises BackendError: for a model the backend does not know (e.g. a test server's name)
+            before its first answer.
+        """
+        if self._dimension is None:
+            raise BackendError(
+                f"the output width of model {self.model_name!r} is not known before its first "
+                "answer: set dimensions=, embed something first, or call probe_dimension()"
+            )
+        return self._dimension
+
+    def probe_dimension(self) -> int:
+        """The output width, learned with one one-word request when it is not known yet."""
         if self._dimension is None:
             self.embed_texts(["dimension"])  # learns it from the response
-        assert self._dimension is not None
-        return self._dimension
+        return self.dimension
 
     @property
     def matryoshka_dimensions(self) -> tuple[int, ...]:
@@ -292,11 +365,7 @@ class ApiBackend:
 
     def _image_value(self, image: ImageInput, index: int) -> str:
         """What goes in ``{"image": ...}``: a URL passed through, or base64 of encoded bytes."""
-        if (
-            self.config.send_image_urls
-            and isinstance(image, str)
-            and image[:8].lower().startswith(_URL_PREFIXES)
-        ):
+        if self.config.send_image_urls and is_http_url(image):
             return image
         spec = (
             PreprocessSpec(size=self.image_size, fast_decode=self.config.fast_image_decode)
@@ -417,26 +486,21 @@ class ApiBackend:
                 )
             return self._client
 
-    def _post(self, client: httpx.Client, body: bytes, expected: int) -> _Answer:
-        """One POST within one deadline (connect + send + headers + body), body size-capped."""
+    def _post(self, client: httpx.Client, body: bytes, expected: int) -> _Answer | httpx.HTTPError:
+        """One POST within one deadline (connect + send + headers + body), body size-capped;
+        a transport failure is returned, for :meth:`_Attempts.settle` to judge."""
         started = time.monotonic()
         try:
             with (
                 deadline(self.config.timeout),
                 client.stream("POST", self.url, content=body, headers=self._headers()) as response,
             ):
-                limit = _BodyLimit(response, self._cap(expected))
-                try:
-                    for chunk in iter_decoded(response):
-                        if not limit.add(chunk):
-                            break
-                except ContentEncodingError as exc:
-                    limit.undecodable(exc)
-                return limit.answer(response)
-        except httpx.TimeoutException:
-            if time.monotonic() - started >= self.config.timeout - 1e-3:
-                raise self._deadline_passed() from None
-            raise
+                return _CappedResponse(response, self._cap(expected)).read(response)
+        except httpx.TimeoutException as exc:
+            late = time.monotonic() - started >= self.config.timeout - 1e-3
+            return self._deadline_passed() if late else exc
+        except httpx.HTTPError as exc:
+            return exc
 
     def _send(
         self, items: list[bytes], batch: range, results: _Collector, task: str | None = None
@@ -444,22 +508,11 @@ class ApiBackend:
         if results.stopped.is_set():
             return None  # another batch failed first: do not send this one
         body, client = self._body(items, task), self._sync_client()
-        attempt = 0
-        try:
-            while True:
-                try:
-                    answer = self._post(client, body, len(items))
-                    outcome = self._outcome(answer, len(items), attempt, batch.start)
-                except httpx.HTTPError as exc:
-                    outcome = self._transport_outcome(exc, attempt)
-                if not isinstance(outcome, _Retry):
-                    return outcome
-                self._log_retry(outcome, attempt)
-                time.sleep(outcome.delay)
-                attempt += 1
-        except BackendError as exc:
-            results.stopped.set()
-            raise self._sanitized(exc) from exc.__cause__
+        tries = _Attempts(self, batch, results)
+        with tries.failing():
+            while (vectors := tries.settle(self._post(client, body, len(items)))) is None:
+                time.sleep(tries.delay)
+        return vectors
 
     def _run(
         self, kind: str, inputs: Sequence, progress: Progress, task: str | None = None
@@ -516,23 +569,20 @@ class ApiBackend:
         await guard.__anext__()  # started: the loop now tracks it and closes it at shutdown
         return client
 
-    async def _apost(self, client: httpx.AsyncClient, body: bytes, expected: int) -> _Answer:
-        """One POST within one deadline (connect + send + headers + body), body size-capped."""
+    async def _apost(
+        self, client: httpx.AsyncClient, body: bytes, expected: int
+    ) -> _Answer | httpx.HTTPError:
+        """:meth:`_post` on the event loop."""
         try:
             async with (
                 asyncio.timeout(self.config.timeout),
                 client.stream("POST", self.url, content=body, headers=self._headers()) as response,
             ):
-                limit = _BodyLimit(response, self._cap(expected))
-                try:
-                    async for chunk in aiter_decoded(response):
-                        if not limit.add(chunk):
-                            break
-                except ContentEncodingError as exc:
-                    limit.undecodable(exc)
-                return limit.answer(response)
+                return await _CappedResponse(response, self._cap(expected)).aread(response)
         except TimeoutError:
-            raise self._deadline_passed() from None
+            return self._deadline_passed()
+        except httpx.HTTPError as exc:
+            return exc
 
     async def _asend(
         self,
@@ -543,25 +593,16 @@ class ApiBackend:
         task: str | None = None,
     ) -> np.ndarray | None:
         body, client = self._body(items, task), await self._async_client()
-        attempt = 0
+        tries = _Attempts(self, batch, results)
         async with gate:
             if results.stopped.is_set():
                 return None  # another batch failed first: do not send this one
-            try:
-                while True:
-                    try:
-                        answer = await self._apost(client, body, len(items))
-                        outcome = self._outcome(answer, len(items), attempt, batch.start)
-                    except httpx.HTTPError as exc:
-                        outcome = self._transport_outcome(exc, attempt)
-                    if not isinstance(outcome, _Retry):
-                        return outcome
-                    self._log_retry(outcome, attempt)
-                    await asyncio.sleep(outcome.delay)
-                    attempt += 1
-            except BackendError as exc:
-                results.stopped.set()
-                raise self._sanitized(exc) from exc.__cause__
+            with tries.failing():
+                while (
+                    vectors := tries.settle(await self._apost(client, body, len(items)))
+                ) is None:
+                    await asyncio.sleep(tries.delay)
+            return vectors
 
     async def _arun(
         self, kind: str, inputs: Sequence, progress: Progress, task: str | None = None
@@ -616,8 +657,8 @@ class ApiBackend:
         """
         sizes: list[tuple[int, int]] = []
         for index, image in enumerate(images):
-            is_url = isinstance(image, str) and image[:8].lower().startswith(_URL_PREFIXES)
-            if self.config.api_image_shrink and not (self.config.send_image_urls and is_url):
+            sent_as_url = self.config.send_image_urls and is_http_url(image)
+            if self.config.api_image_shrink and not sent_as_url:
                 sizes.append((self.image_size, self.image_size))
             else:
                 sizes.append(load_image(image, index, self.limits).size)

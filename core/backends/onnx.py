@@ -19,7 +19,7 @@ from ..config import EmbedderConfig
 from ..errors import ModelLoadError
 from ..models import describe_model
 from ..models.families import family_for
-from ..models.hub import fetch_model_files, hub_reachable, model_source, read_json
+from ..models.hub import fetch_model_files, hub_probe, model_source, read_json
 from ..models.onnx_files import (
     IMAGE_INPUT,
     IMAGE_OUTPUT,
@@ -172,9 +172,10 @@ def onnx_folder(
         if has_onnx_files(source, "float32") or has_onnx_files(source, precision):
             return _with_precision(source, precision, cache_dir)
         return _exported(source, precision, cache_dir)
-    fetch: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir}
-    fetch["online"] = hub_reachable()
+    # cached files first; the hub is probed once, on the first file not cached
+    fetch: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "probe": hub_probe()}
     folder = fetch_model_files(source, ("config.json",), **fetch)
+    fetch["revision"] = folder.name  # every other file from config.json's commit
     family = family_for(read_json(folder / "config.json"), f"{source}/config.json")
     for wanted in dict.fromkeys((precision, "float32")):
         try:  # the repo's own ONNX files, when it ships them in this layout

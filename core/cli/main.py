@@ -160,7 +160,7 @@ def _dtype_line(requested: str, loaded: Any) -> str:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     emb = embedder_from_args(args)
-    info = {"model": emb.model, "backend": emb.config.backend, "dimension": emb.dimension}
+    info = {"model": emb.model, "backend": emb.config.backend, "dimension": emb.probe_dimension()}
     backend = emb.backend
     loaded = getattr(backend, "loaded", None)
     if loaded is not None:

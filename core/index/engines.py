@@ -118,7 +118,7 @@ def config_dimension(config: EmbedderConfig) -> int:
     if config.backend == "api":  # no model here either: the API backend knows, or asks once
         from ..embedder import Embedder
 
-        return Embedder.from_config(config).dimension
+        return Embedder.from_config(config).probe_dimension()
     from ..backends.base import check_dimensions
     from ..models.width import model_width
 

@@ -126,7 +126,7 @@ class LocalEngine:
         pass
 
     def dimension(self) -> int:
-        return self.embedder.dimension
+        return self.embedder.probe_dimension()  # the API backend asks once, if it must
 
     def embed(
         self, items: Sequence[Item], parts: Parts, chunk_size: int, extra: dict[str, Any]

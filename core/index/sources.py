@@ -31,9 +31,9 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 from ..errors import ClipBridgeError
+from ..results import Kind
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -45,8 +45,6 @@ __all__ = [
     "canonical_ids",
     "list_items",
 ]
-
-Kind = Literal["image", "text"]
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"}

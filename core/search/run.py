@@ -68,7 +68,7 @@ def nearest(matrix: np.ndarray, query: np.ndarray, top_k: int) -> tuple[np.ndarr
 def check_model(path: str | os.PathLike, embedder: Embedder) -> None:
     """Refuse an embedder whose vectors do not fit the index's (another width)."""
     info = read_info(path)
-    if embedder.dimension != info.dimension:
+    if embedder.probe_dimension() != info.dimension:
         raise ClipBridgeError(
             f"{path} holds {info.dimension}-d vectors of {info.model}; {embedder.model} makes "
             f"{embedder.dimension}-d vectors: search with the model that built the index"

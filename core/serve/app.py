@@ -21,11 +21,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from .. import __version__
+from ..api_wire import EMBEDDINGS_PATH
 from ..embedder import Embedder
 from ..images import ImageLimits
 from .batcher import Batcher
 from .errors import install_handlers
-from .limits import BodyLimit
+from .limits import RequestBodyLimit
 from .metrics import ServeMetrics
 from .routes import ServerState, router
 from .security import ApiKeys
@@ -33,8 +34,6 @@ from .settings import ServeSettings
 from .urls import UrlPolicy
 
 __all__ = ["create_app", "load_embedder"]
-
-EMBEDDINGS_PATH = "/v1/embeddings"
 
 
 class _RequestMetrics:
@@ -96,6 +95,9 @@ def create_app(
         embedder = (
             preloaded.pop() if preloaded else await asyncio.to_thread(load_embedder, settings)
         )
+        # Requests read embedder.dimension on the event loop: learn it here, in a thread, where
+        # it takes a request (an API model the backend does not know).
+        await asyncio.to_thread(embedder.probe_dimension)
         batcher = Batcher(
             embedder,
             max_batch_size=settings.max_batch_size,
@@ -131,5 +133,5 @@ def create_app(
     install_handlers(app)
     app.include_router(router)
     app.add_middleware(_RequestMetrics, metrics=metrics)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestBodyLimit, max_bytes=settings.max_request_bytes)
     return app

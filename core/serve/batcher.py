@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,7 +43,6 @@ from .metrics import ServeMetrics
 
 __all__ = ["Batcher", "Kind", "PixelBudget"]
 
-_KINDS: tuple[Kind, ...] = ("text", "image")
 # (kind, task, prepared): raw texts of different tasks never share a batch (prepared token ids
 # carry their instruction already), and raw items never share one with prepared items.
 _Queue = tuple[Kind, str | None, bool]
@@ -156,7 +155,6 @@ class Batcher:
         self.metrics = metrics or ServeMetrics()
         # Decoded images held at once: by default one batch in the model and one waiting.
         self.pixels = PixelBudget(max_pixel_items or 2 * max_batch_size)
-        self.batch_sizes: dict[Kind, Counter[int]] = {kind: Counter() for kind in _KINDS}
         self._queues: dict[_Queue, deque[_Entry]] = {}
         self._admitted = 0
         self._wakeup: asyncio.Event | None = None
@@ -282,7 +280,6 @@ class Batcher:
     async def _embed(self, key: _Queue, batch: list[_Entry]) -> None:
         loop = asyncio.get_running_loop()
         kind = key[0]
-        self.batch_sizes[kind][len(batch)] += 1
         self.metrics.batch_size.labels(kind=kind).observe(len(batch))
         payloads = [entry.payload for entry in batch]
         try:

@@ -25,6 +25,8 @@ from ..embedder import Embedder
 from ..errors import InvalidInputError
 from ..images import ImageLimits, decode_image
 from ..pricing import image_tokens
+from ..results import Kind
+from ..urls import is_http_url
 from .urls import UrlPolicy, fetch_image_url
 
 __all__ = [
@@ -45,7 +47,7 @@ _KEYS = ("text", *_IMAGE_KEYS)
 class InputItem:
     """One parsed item: a text, or an image source (``url``, ``data`` URI or ``base64``)."""
 
-    kind: Literal["text", "image"]
+    kind: Kind
     value: str
     source: Literal["text", "url", "data", "base64"]
 
@@ -74,7 +76,7 @@ def _check_unicode(value: str, index: int, what: str) -> None:
 
 def _image_item(value: str, index: int, key: str) -> InputItem:
     head = value[:16].lower()
-    if head.startswith(("http://", "https://")):
+    if is_http_url(value):
         return InputItem("image", value, "url")
     if head.startswith("data:"):
         return InputItem("image", value, "data")

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["BodyLimit"]
+__all__ = ["RequestBodyLimit"]
 
 Scope = dict[str, Any]
 
 
-class BodyLimit:
+class RequestBodyLimit:
     """Wraps an ASGI app; POST/PUT/PATCH bodies above ``max_bytes`` are answered 413."""
 
     def __init__(self, app: Any, max_bytes: int) -> None:

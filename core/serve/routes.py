@@ -25,12 +25,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from ..api_wire import EMBEDDINGS_PATH
 from ..config import TASKS
 from ..embedder import Embedder, normalize_rows
 from ..errors import InvalidInputError
 from ..images import ImageLimits
 from ..precision import quantize
-from .batcher import Batcher, Kind
+from ..results import Kind
+from .batcher import Batcher
 from .errors import ServeError, field_error
 from .inputs import ImageReady, InputItem, decode_image_item, parse_items, prepare_image
 from .metrics import CONTENT_TYPE, ServeMetrics
@@ -315,7 +317,7 @@ def _encode(
 
 
 @router.post(
-    "/v1/embeddings",
+    EMBEDDINGS_PATH,
     dependencies=[Depends(require_key)],
     response_model=EmbeddingResponse,
     responses=_ERRORS,

@@ -78,17 +78,30 @@ class ServeSettings:
     """
 
     config: EmbedderConfig = field(default_factory=EmbedderConfig)
+    """The model and its knobs (``batch_size``: inputs per forward pass)."""
     served_model_name: str | None = None
+    """The name the server answers with; default: the model's short name."""
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    """Most inputs merged from concurrent requests into one model call (which then runs in
+    forward passes of ``config.batch_size``)."""
     max_wait_ms: float = DEFAULT_MAX_WAIT_MS
+    """How long the oldest queued input waits for others before its batch runs."""
     max_queue: int = DEFAULT_MAX_QUEUE
+    """Most inputs admitted and not yet answered; above it requests get 429."""
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    """Most bytes in one request body; above it 413."""
     max_inputs: int = DEFAULT_MAX_INPUTS
+    """Most inputs in one request; above it 413."""
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    """Keys a request must bear (``Authorization: Bearer``); empty: no key needed."""
     allow_image_urls: bool = False
+    """Fetch image URLs inside requests (off: such an input is refused)."""
     allow_private_urls: bool = False
-    decode_workers: int | None = None  # default: the config's image_workers
-    fetch_workers: int = DEFAULT_FETCH_WORKERS  # image URLs fetched at once (separate threads)
+    """Let those URLs reach loopback, private and link-local addresses."""
+    decode_workers: int | None = None
+    """Threads that decode images and count tokens; default: the config's ``image_workers``."""
+    fetch_workers: int = DEFAULT_FETCH_WORKERS
+    """Image URLs fetched at once (threads of their own)."""
 
     def __post_init__(self) -> None:
         for name in (

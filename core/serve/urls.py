@@ -15,11 +15,10 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import InvalidInputError
-from ..fetch import fetch_image_bytes
-from ..images import ImageLimits
+from ..images import ImageLimits, read_url
 
 __all__ = ["UrlPolicy", "fetch_image_url"]
 
@@ -41,13 +40,7 @@ def fetch_image_url(url: str, index: int, *, limits: ImageLimits, policy: UrlPol
             "--allow-image-urls); send the image as base64 or a data: URI",
         )
     try:
-        return fetch_image_bytes(
-            url,
-            timeout=limits.fetch_timeout,
-            max_bytes=limits.max_bytes,
-            allow_private=policy.allow_private,
-            index=index,
-        )
+        return read_url(url, index, replace(limits, allow_private_urls=policy.allow_private))
     except InvalidInputError as exc:
         if "private address" not in exc.reason:
             raise

@@ -20,17 +20,15 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
-    ValidationInfo,
     create_model,
-    field_validator,
     model_validator,
 )
 
-from clipbridge import Embedder, EmbedderConfig
-from clipbridge.config import API_KEY_ENV, QUERY_TASK, check_task
-from clipbridge.config_fields import field_definitions
+from clipbridge import EmbedderConfig
+from clipbridge.config import API_KEY_ENV
+from clipbridge.config_fields import adapter_checks, field_definitions, task_fields
 from clipbridge.images import ImageInput
-from clipbridge.lazy import LazyEmbedder
+from clipbridge.lazy import EmbedderOwner, LazyEmbedder
 
 __all__ = ["ClipBridgeEmbeddings"]
 
@@ -43,13 +41,18 @@ LANGCHAIN_KEY_ENV = "JINA_AUTH_TOKEN"
 JINA_NAMES: dict[str, str] = {"model_name": "model", "jina_api_key": "api_key"}
 """``JinaEmbeddings``' keyword -> our field."""
 
-# Every EmbedderConfig field, same name, type and default (api_key is redeclared below).
+# Every EmbedderConfig field, same name, type and default (api_key is redeclared below), the
+# task of each kind of text (Embedder.embed_texts(..., task=...)) and the checks of both.
 _ConfigFields = create_model(
-    "_ConfigFields", __base__=BaseModel, **field_definitions(exclude=NOT_EXPOSED)
+    "_ConfigFields",
+    __base__=BaseModel,
+    __validators__=adapter_checks(),
+    **field_definitions(exclude=NOT_EXPOSED),
+    **task_fields(),
 )
 
 
-class ClipBridgeEmbeddings(_ConfigFields, Embeddings):
+class ClipBridgeEmbeddings(EmbedderOwner, _ConfigFields, Embeddings):
     """Text and image embeddings from jina-clip-v1 for LangChain (local PyTorch or Jina API).
 
     Example::
@@ -80,10 +83,6 @@ class ClipBridgeEmbeddings(_ConfigFields, Embeddings):
         repr=False,
         description=f"Jina API key; else ${API_KEY_ENV}, else ${LANGCHAIN_KEY_ENV}.",
     )
-    # The task of each kind of text (Embedder.embed_texts(..., task=...)).
-    query_task: str | None = QUERY_TASK
-    document_task: str | None = None
-
     _embedder: LazyEmbedder = PrivateAttr(default_factory=LazyEmbedder)
 
     @model_validator(mode="before")
@@ -100,16 +99,6 @@ class ClipBridgeEmbeddings(_ConfigFields, Embeddings):
                     raise ValueError(f"{theirs}= and {ours}= are the same field: give one")
         return values
 
-    @field_validator("query_task", "document_task")
-    @classmethod
-    def _known_task(cls, task: str | None, info: ValidationInfo) -> str | None:
-        return check_task(task, info.field_name or "task")
-
-    @model_validator(mode="after")
-    def _check_config(self) -> ClipBridgeEmbeddings:
-        self.to_config()  # bad values fail at construction, before any model is loaded
-        return self
-
     def to_config(self) -> EmbedderConfig:
         """The core config these fields describe (the API key included)."""
         values = {
@@ -120,20 +109,6 @@ class ClipBridgeEmbeddings(_ConfigFields, Embeddings):
         key = self.api_key
         values["api_key"] = key.get_secret_value() if key is not None else None
         return EmbedderConfig(**values)
-
-    @property
-    def embedder(self) -> Embedder:
-        """The core :class:`~clipbridge.Embedder`, built on first use (loads the model) and
-        rebuilt after a field changes."""
-        return self._embedder.get(self.to_config())
-
-    async def _aembedder(self) -> Embedder:
-        """:attr:`embedder` without blocking the event loop while a model loads."""
-        return await self._embedder.aget(self.to_config())
-
-    def close(self) -> None:
-        """Release the backend (HTTP connections); the next call builds a new one."""
-        self._embedder.close()
 
     # -- texts: documents get document_task, queries query_task ----------------------------------
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -14,19 +14,17 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from clipbridge import Embedder, EmbedderConfig
-from clipbridge.config import API_KEY_ENV, DEFAULT_MODEL, QUERY_TASK, check_task
-from clipbridge.config_fields import field_definitions
+from clipbridge import EmbedderConfig
+from clipbridge.config import API_KEY_ENV, DEFAULT_MODEL, QUERY_TASK
+from clipbridge.config_fields import adapter_checks, field_definitions, task_fields
 from clipbridge.images import ImageInput
-from clipbridge.lazy import LazyEmbedder
+from clipbridge.lazy import EmbedderOwner, LazyEmbedder
 from llama_index.core.base.embeddings.base import Embedding
 from llama_index.core.bridge.pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationInfo,
     create_model,
-    field_validator,
     model_validator,
 )
 from llama_index.core.embeddings import MultiModalEmbedding
@@ -52,15 +50,18 @@ def _key_from_env() -> str | None:
 
 
 # Every EmbedderConfig field, same type and default, under LlamaIndex's name for it
-# (FIELD_FOR_CONFIG); model_name and api_key are redeclared below.
+# (FIELD_FOR_CONFIG; model_name and api_key are redeclared below), the task of each kind of
+# text (Embedder.embed_texts(..., task=...)) and the checks of both.
 _ConfigFields = create_model(
     "_ConfigFields",
     __base__=MultiModalEmbedding,
+    __validators__=adapter_checks(),
     **field_definitions(FIELD_FOR_CONFIG, exclude=NOT_EXPOSED),
+    **task_fields(),
 )
 
 
-class ClipBridgeEmbedding(_ConfigFields):
+class ClipBridgeEmbedding(EmbedderOwner, _ConfigFields):
     """Text and image embeddings from jina-clip for LlamaIndex (local PyTorch or Jina API).
 
     Example::
@@ -97,10 +98,6 @@ class ClipBridgeEmbedding(_ConfigFields):
     )
     # The other EmbedderConfig fields come from _ConfigFields; the key falls back to the env.
     api_key: str | None = Field(default_factory=_key_from_env, exclude=True, repr=False)
-    # The task of each kind of text (Embedder.embed_texts(..., task=...)).
-    query_task: str | None = QUERY_TASK
-    document_task: str | None = None
-
     _embedder: LazyEmbedder = PrivateAttr(default_factory=LazyEmbedder)
 
     @model_validator(mode="before")
@@ -121,16 +118,6 @@ class ClipBridgeEmbedding(_ConfigFields):
                 raise ValueError("give the model once: model= and model_name= are the same field")
         return values
 
-    @field_validator("query_task", "document_task")
-    @classmethod
-    def _known_task(cls, task: str | None, info: ValidationInfo) -> str | None:
-        return check_task(task, info.field_name or "task")
-
-    @model_validator(mode="after")
-    def _check_config(self) -> ClipBridgeEmbedding:
-        self.to_config()  # bad values fail at construction, before any model is loaded
-        return self
-
     @classmethod
     def class_name(cls) -> str:
         return "ClipBridgeEmbedding"
@@ -144,20 +131,6 @@ class ClipBridgeEmbedding(_ConfigFields):
                 if name not in NOT_EXPOSED
             }
         )
-
-    @property
-    def embedder(self) -> Embedder:
-        """The core :class:`~clipbridge.Embedder`, built on first use (loads the model) and
-        rebuilt after a field changes."""
-        return self._embedder.get(self.to_config())
-
-    async def _aembedder(self) -> Embedder:
-        """:attr:`embedder` without blocking the event loop while a model loads."""
-        return await self._embedder.aget(self.to_config())
-
-    def close(self) -> None:
-        """Release the backend (HTTP connections); the next call builds a new one."""
-        self._embedder.close()
 
     def to_payload(self) -> dict[str, Any]:
         return {**super().to_payload(), "backend": self.backend}

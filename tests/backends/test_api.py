@@ -72,6 +72,26 @@ def test_base_url_must_be_http(monkeypatch):
         Embedder("jina-clip-v1", backend="api", api_key="k", base_url="ftp://example.org")
 
 
+def test_a_broken_install_is_not_told_to_install_an_extra_that_does_not_exist(monkeypatch):
+    import builtins
+    import sys
+
+    real_import = builtins.__import__
+
+    def no_httpx(name, *args, **kwargs):
+        if name == "httpx":
+            raise ModuleNotFoundError("No module named 'httpx'", name="httpx")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "clipbridge.backends.api", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_httpx)
+    with pytest.raises(ImportError) as info:
+        Embedder("jina-clip-v1", backend="api", api_key="k")
+    message = str(info.value)
+    assert "httpx" in message and "reinstall clipbridge" in message
+    assert "clipbridge[" not in message  # pyproject has no 'api' extra
+
+
 def test_key_from_environment_and_never_shown(api_server, monkeypatch):
     monkeypatch.setenv("JINA_API_KEY", TEST_API_KEY)
     emb = Embedder(**api_server.embedder_kwargs(api_key=None))
@@ -112,10 +132,25 @@ def test_dimension_known_from_config_or_learned(make, api_server):
     count = len(api_server.requests)
     assert emb.dimension == 96 and len(api_server.requests) == count
     probe = make()
-    assert probe.dimension == 96  # unknown model, nothing sent yet: one probe request
+    with pytest.raises(BackendError, match=r"not known before its first answer.*probe_dimension"):
+        _ = probe.dimension  # unknown model, nothing sent yet: a property never sends
+    assert len(api_server.requests) == count
+    assert probe.probe_dimension() == 96  # the explicit way: one one-word request
     assert len(api_server.requests) == count + 1
-    assert probe.dimension == 96 and len(api_server.requests) == count + 1
-    assert probe.embed_texts([]).shape == (0, 96)
+    assert probe.dimension == 96 and probe.probe_dimension() == 96
+    assert len(api_server.requests) == count + 1
+    assert make().embed_texts([]).shape == (0, 96)  # an empty call learns it (one request)
+    assert len(api_server.requests) == count + 2
+
+
+def test_repr_sends_no_request(make, api_server):
+    emb = make()  # a model the backend does not know: its width needs an answer
+    for text in (repr(emb), repr(emb.backend), str(emb)):
+        assert "tiny-jina-clip-v1" in text
+    assert "dimension=None" in repr(emb)
+    assert api_server.hits == 0
+    emb.embed_texts(["a"])
+    assert "dimension=96" in repr(emb) and api_server.hits == 1
 
 
 def test_dimensions_is_sent_and_checked(make, api_server, monkeypatch):

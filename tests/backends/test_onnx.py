@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from hub_cache import save_snapshot
 
 from clipbridge import Embedder, EmbedderConfig
 from clipbridge.cli import main
@@ -208,8 +209,53 @@ def test_int8_is_close_to_float32(v1_onnx, v2_onnx, fixture_texts):
         assert int8.backend.text_file.name == "text_model_int8.onnx"
         texts = _cosines(int8.embed_texts(fixture_texts), fp32.embed_texts(fixture_texts))
         pictures = _cosines(int8.embed_images(images), fp32.embed_images(images))
-        assert texts.min() >= 0.999 and pictures.min() >= 0.99, (texts, pictures)
+        # measured on an AVX2 CPU: >= 0.99992 texts, >= 0.9966 images (v1 and v2)
+        assert texts.min() >= 0.9995 and pictures.min() >= 0.995, (texts, pictures)
         assert pictures.min() < 1 - 1e-6  # quantized: not the float32 graphs again
+
+
+def test_int8_weights_use_seven_bits(v1_onnx):
+    """Every quantized weight lies in -64..64, so no two products can saturate the int16 sum of
+    AVX2's ``vpmaddubsw`` (255*64*2 < 32767)."""
+    for name in onnx_file_names("int8"):
+        graph = onnx.load(str(v1_onnx / name)).graph
+        weights = [
+            onnx.numpy_helper.to_array(t)
+            for t in graph.initializer
+            if t.data_type == onnx.TensorProto.INT8 and np.prod(t.dims) > 1
+        ]
+        assert len(weights) >= 8, name  # the projections of both layers, at least
+        assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) == 64, name
+
+
+def test_int8_matmul_of_large_positive_values_is_exact_enough(tmp_path):
+    """Activations near their maximum times weights near theirs: with 8-bit weights, CPUs
+    without VNNI (AVX2) saturated pairs of products and were off by 27%; 7-bit weights are
+    within the quantization's own error."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from clipbridge.models.onnx_files import quantize_onnx_folder
+
+    rng = np.random.default_rng(0)
+    weights = rng.uniform(0.5, 1.0, (64, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "matmul",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    (tmp_path / "onnx").mkdir()
+    for name in onnx_file_names("float32"):
+        onnx.save(model, str(tmp_path / name))
+    quantize_onnx_folder(tmp_path, tmp_path)
+    x = rng.uniform(0.8, 1.0, (4, 64)).astype(np.float32)
+    x[:, 0] = 0  # the activations' zero point at 0: the rest quantize to 204..255
+    for name in onnx_file_names("int8"):
+        session = ort.InferenceSession(str(tmp_path / name), providers=["CPUExecutionProvider"])
+        (got,) = session.run(None, {"x": x})
+        np.testing.assert_allclose(got, x @ weights, rtol=0.01)
 
 
 def test_int8_from_a_float32_folder_is_quantized_once_into_the_cache(v2_onnx, v2_cache):
@@ -248,6 +294,24 @@ def test_hub_repo_with_onnx_files_is_used_as_is(v1_onnx, tmp_path, monkeypatch):
     assert emb.backend.folder == snapshot
     want = Embedder(str(v1_onnx), backend="onnx").embed_texts(TEXTS)
     np.testing.assert_allclose(emb.embed_texts(TEXTS), want, atol=1e-7)
+
+
+def test_cached_hub_onnx_repo_loads_without_probing_the_hub(v1_onnx, tmp_path, monkeypatch):
+    """Cache first: a repo whose ONNX files are all cached never costs the hub's TCP probe."""
+    snapshot = save_snapshot(tmp_path / "hub", "acme/tiny-clip-onnx", {})
+    for path in v1_onnx.rglob("*"):
+        if path.is_file() and "int8" not in path.name:
+            target = snapshot / path.relative_to(v1_onnx)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    probes: list[tuple] = []
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("clipbridge") and hasattr(module, "hub_reachable"):
+            monkeypatch.setattr(module, "hub_reachable", lambda *a: probes.append(a) or False)
+    emb = Embedder("acme/tiny-clip-onnx", backend="onnx", cache_dir=str(tmp_path / "hub"))
+    assert emb.backend.folder == snapshot
+    assert probes == []
 
 
 # -- without torch -------------------------------------------------------------------------------
