@@ -1,4 +1,5 @@
-"""The layers of shared/DESIGN.md: apps above adapters above the core, no import circles.
+"""The layers of shared/DESIGN.md: apps above adapters above the core, no import circles, and
+among the apps only imports that point down (docs/design.md, "Layers and apps").
 
 Every import statement counts, wherever it stands (module level, inside a function, under
 ``TYPE_CHECKING``): a lazy import still ties the modules together.
@@ -20,17 +21,22 @@ PACKAGES = {
     ROOT / "integrations" / "haystack": "haystack_integrations.components.embedders.clipbridge",
 }
 ADAPTERS = tuple(name for name in PACKAGES.values() if name != "clipbridge")
-# The apps: each a subpackage of clipbridge, above the core.
-APPS = (
-    "clipbridge.cli",
-    "clipbridge.demo",
-    "clipbridge.serve",
-    "clipbridge.index",
-    "clipbridge.search",
-    "clipbridge.eval",
-    "clipbridge.ray",
-    "clipbridge.export",
+# The apps: each a subpackage of clipbridge, above the core; in layers, lowest first. An app
+# imports only apps of a lower layer: the command's shared options at the bottom, the Ray engine
+# above the index whose engine interface it implements, the server above Ray (serve --ray).
+APP_LAYERS = (
+    ("clipbridge.cli",),
+    (
+        "clipbridge.demo",
+        "clipbridge.index",
+        "clipbridge.search",
+        "clipbridge.eval",
+        "clipbridge.export",
+    ),
+    ("clipbridge.ray",),
+    ("clipbridge.serve",),
 )
+APPS = tuple(app for layer in APP_LAYERS for app in layer)
 FRAMEWORKS = ("llama_index", "langchain", "langchain_core", "haystack", "haystack_integrations")
 
 
@@ -99,6 +105,43 @@ def test_the_core_imports_no_app_and_no_adapter(module):
 def test_adapters_import_no_app(module):
     wrong = sorted(name for name in _imports(module) if _within(name, APPS))
     assert not wrong, f"{module} (adapter) imports {wrong}"
+
+
+def _app_of(name: str) -> str | None:
+    return next((app for app in APPS if _within(name, (app,))), None)
+
+
+def _layer(app: str) -> int:
+    return next(n for n, layer in enumerate(APP_LAYERS) if app in layer)
+
+
+def _app_imports_not_below(module: str) -> list[str]:
+    """What ``module`` (of an app) imports from another app of its own layer or above."""
+    here = _layer(_app_of(module))
+    return sorted(
+        name
+        for name in _imports(module)
+        if _app_of(name) not in (None, _app_of(module)) and _layer(_app_of(name)) >= here
+    )
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _within(m, APPS)))
+def test_apps_import_only_apps_below_them(module):
+    wrong = _app_imports_not_below(module)
+    assert not wrong, f"{module} ({_app_of(module)}) imports {wrong}: an app above it or beside it"
+
+
+def test_the_app_rule_finds_an_import_up_or_sideways(monkeypatch):
+    # The index once imported its Ray engine (lazily): index -> ray pointed up, ray -> index back.
+    fake = {
+        "clipbridge.index.pipeline": {"clipbridge.ray.indexing", "clipbridge.index.output"},
+        "clipbridge.search.run": {"clipbridge.index.engines", "clipbridge.cli.options"},
+    }
+    real = _imports
+    monkeypatch.setitem(globals(), "_imports", lambda m: fake.get(m, real(m)))
+    assert _app_imports_not_below("clipbridge.index.pipeline") == ["clipbridge.ray.indexing"]
+    assert _app_imports_not_below("clipbridge.search.run") == ["clipbridge.index.engines"]
+    assert _app_imports_not_below("clipbridge.ray.indexing") == []  # down is fine
 
 
 def _cycles() -> list[list[str]]:

@@ -37,7 +37,6 @@ APPS = (
     "clipbridge.serve.command",
     "clipbridge.index.command",
     "clipbridge.search.command",
-    "clipbridge.ray.command",  # after serve: adds --ray to clipbridge serve
     "clipbridge.export.command",
 )
 

@@ -16,7 +16,7 @@ from ..cli.options import (
     add_model_options,
     add_progress_option,
     add_ray_resource_options,
-    embedder_from_args,
+    config_from_args,
     fields_from_args,
     non_negative_number,
     output_path,
@@ -76,42 +76,34 @@ def _check(args: argparse.Namespace) -> None:
         )
 
 
-def _ray_options(args: argparse.Namespace) -> Any:
-    """The :class:`~clipbridge.ray.indexing.RayOptions` of ``--engine ray``; None: local."""
+def _ray_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The fields of :class:`~clipbridge.ray.indexing.RayOptions` for ``--engine ray`` (Ray is
+    an app above this one: the engine is made by name); None: local."""
     if args.engine != "ray":
         return None
-    from ..ray.indexing import RayOptions
-
-    return RayOptions(
-        address=args.ray_address,
-        concurrency=args.ray_concurrency,
-        num_gpus=args.ray_num_gpus,
-        num_cpus=args.ray_num_cpus,
-        batch_size=args.ray_batch_size or DEFAULT_RAY_BATCH_SIZE,
-    )
+    return {
+        "address": args.ray_address,
+        "concurrency": args.ray_concurrency,
+        "num_gpus": args.ray_num_gpus,
+        "num_cpus": args.ray_num_cpus,
+        "batch_size": args.ray_batch_size or DEFAULT_RAY_BATCH_SIZE,
+    }
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    from .engines import make_engine
     from .pipeline import IndexInterrupted, prepare_index
 
-    ray_options = _ray_options(args)
+    config = config_from_args(args, precision=args.precision)
+    engine = make_engine(args.engine, config=config, options=_ray_options(args))
     job_options = fields_from_args(
         args, "kind", "resume", "overwrite", "chunk_size", "text_column", "meta_columns"
     )
     with _stop_signals() as seen:
         try:
             with prepare_index(args.sources, args.out, **job_options) as job:
-                if ray_options is not None:
-                    from ..ray.indexing import connect_ray
-
-                    connect_ray(ray_options)  # an unreachable cluster is told before the model
-                embedder = embedder_from_args(args, precision=args.precision)
-                summary = job.run(
-                    embedder,
-                    engine=args.engine,
-                    ray_options=ray_options,
-                    progress=args.show_progress,
-                )
+                engine.connect()  # an unreachable cluster is told before any model loads
+                summary = job.run(engine, progress=args.show_progress)
         except KeyboardInterrupt as exc:
             if isinstance(exc, IndexInterrupted):
                 done = f"{exc.done} of {exc.total} done"

@@ -12,7 +12,10 @@ Readers are in :mod:`clipbridge.index_file`. The schema metadata holds ``clipbri
 JSON, without the API key).
 
 While a run goes on, each chunk is a complete Parquet file in ``OUT.parts/`` (written to a
-temporary name, then renamed), so a killed run loses at most the chunk it was embedding. At the
+temporary name, then renamed), so a killed run loses at most the chunk it was embedding. Whoever
+embeds a chunk writes its part (this process, or a Ray actor: :class:`Parts` travels to it); the
+name ``part-RUN-FIRST.parquet`` (the run's number, the chunk's first position in the run's list)
+keeps the rows in the order they were listed. At the
 end the parts are appended to ``OUT`` (written next to it, then renamed) and removed. ``--resume``
 reads the ids of ``OUT`` and of the parts left by a killed run. Joining keeps the first row of
 each id, so a run killed after the rename but before the parts were removed leaves nothing
@@ -33,6 +36,7 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "ChunkWriter",
+    "Parts",
     "build_table",
     "check_output",
     "done_ids",
@@ -276,8 +281,40 @@ def check_output(out: Path, *, resume: bool, overwrite: bool) -> None:
         read_metadata(out)  # raises for a Parquet file clipbridge index did not write
 
 
+@dataclass(frozen=True)
+class Parts:
+    """Where a run's finished chunks go, and how each is written: whole, or not at all.
+
+    Small and picklable, so the process that embeds a chunk writes it (a Ray actor included);
+    :meth:`ChunkWriter.finish` later joins what is there.
+
+    Example::
+
+        parts = ChunkWriter(Path("index.parquet"), schema).parts
+        parts.write(table, first=0)   # index.parquet.parts/part-000000-000000000.parquet
+    """
+
+    folder: Path
+    run: int  # one more than the highest run whose parts are there
+    schema: pa.Schema
+
+    def write(self, table: pa.Table, first: int) -> Path | None:
+        """Write ``table`` (rows from position ``first`` of the run's list) as one part file;
+        its path, or None for no rows. The same chunk written again replaces its part."""
+        import pyarrow.parquet as pq
+
+        if table.num_rows == 0:
+            return None
+        path = self.folder / f"part-{self.run:06d}-{first:09d}.parquet"
+        tmp = path.with_name(path.stem + ".tmp")
+        with _writing(path):
+            pq.write_table(conform(table, self.schema), tmp)
+            os.replace(tmp, path)
+        return path
+
+
 class ChunkWriter:
-    """Writes each chunk as its own Parquet file in ``OUT.parts/``; :meth:`finish` joins them.
+    """Makes ``OUT.parts/`` for a run's :class:`Parts`; :meth:`finish` joins them into ``OUT``.
 
     Example::
 
@@ -292,20 +329,15 @@ class ChunkWriter:
         self.folder = parts_dir(out)
         with _writing(self.folder):
             self.folder.mkdir(parents=True, exist_ok=True)
-        existing = _part_files(out)
-        self._next = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
+        existing = _part_files(out)  # a killed run's: "part-RUN-FIRST" (or "part-RUN", older)
+        run = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
+        self.parts = Parts(self.folder.absolute(), run, schema)  # the same for Ray's workers
+        self._first = 0
 
     def write(self, table: pa.Table) -> None:
-        import pyarrow.parquet as pq
-
-        if table.num_rows == 0:
-            return
-        path = self.folder / f"part-{self._next:06d}.parquet"
-        tmp = path.with_suffix(".tmp")
-        with _writing(path):
-            pq.write_table(conform(table, self.schema), tmp)
-            os.replace(tmp, path)
-        self._next += 1
+        """Write ``table`` as the part after the previous one."""
+        self.parts.write(table, self._first)
+        self._first += table.num_rows
 
     def finish(self) -> int:
         """Join ``OUT`` and every part into a new ``OUT`` (written next to it, then renamed),

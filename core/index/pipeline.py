@@ -1,8 +1,10 @@
-"""The bulk pipeline: list sources -> skip what is done -> embed in chunks -> write Parquet.
+"""The bulk pipeline: sources -> engine -> writer.
 
-Two engines differ only in where chunks are embedded: ``local`` in this process with one
-:class:`~clipbridge.Embedder`, ``ray`` on Ray Data actors (:mod:`clipbridge.ray.indexing`).
-Listing, ids, resume, writing and the summary are this module's, the same for both.
+List the sources, skip what is done, let an engine (:mod:`clipbridge.index.engines`) embed the
+rest in chunks and write each chunk's Parquet part where it was embedded, then join the parts
+into ``OUT``. Engines differ only in where chunks are embedded and written: ``local`` in this
+process with one :class:`~clipbridge.Embedder`, ``ray`` on Ray Data actors. Listing, ids, the
+schema, resume, the final join and the summary are this module's, the same for every engine.
 
 Example::
 
@@ -27,9 +29,11 @@ from ..config import EmbedderConfig
 from ..errors import ClipBridgeError
 from .columns import RESERVED, meta_fields
 from .embedding import embed_items
+from .engines import IndexEngine, Written, make_engine
 from .lock import OutputLock
 from .output import (
     ChunkWriter,
+    Parts,
     build_table,
     check_output,
     done_ids,
@@ -42,7 +46,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..embedder import Embedder
-    from ..ray.indexing import RayOptions
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -50,11 +53,12 @@ __all__ = [
     "IndexInterrupted",
     "IndexJob",
     "IndexSummary",
+    "LocalEngine",
     "prepare_index",
     "run_index",
 ]
 
-Engine = Literal["local", "ray"]
+Engine = Literal["local", "ray"]  # the names of ENGINES
 DEFAULT_CHUNK_SIZE = 256
 
 
@@ -85,17 +89,52 @@ class IndexSummary:
         )
 
 
-def _chunks(items: Sequence[Item], size: int) -> Iterator[list[Item]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
+class LocalEngine:
+    """One Embedder in this process, one chunk at a time.
 
+    Example::
 
-def local_tables(
-    embedder: Embedder, items: Sequence[Item], schema: pa.Schema, chunk_size: int
-) -> Iterator[pa.Table]:
-    """The local engine: one chunk at a time through ``embedder`` in this process."""
-    for chunk in _chunks(items, chunk_size):
-        yield build_table(chunk, embed_items(embedder, chunk), schema)
+        engine = LocalEngine(Embedder("jinaai/jina-clip-v1"))
+    """
+
+    name = "local"
+
+    def __init__(self, embedder: Embedder | None = None, config: EmbedderConfig | None = None):
+        self._embedder = embedder
+        self.config = embedder.config if embedder is not None else config or EmbedderConfig()
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        config: EmbedderConfig | None = None,
+        embedder: Embedder | None = None,
+        options: Any = None,
+    ) -> LocalEngine:
+        return cls(embedder, config)
+
+    @property
+    def embedder(self) -> Embedder:
+        """The Embedder, built from ``config`` when first needed."""
+        if self._embedder is None:
+            from ..embedder import Embedder
+
+            self._embedder = Embedder.from_config(self.config)
+        return self._embedder
+
+    def connect(self) -> None:
+        pass
+
+    def dimension(self) -> int:
+        return self.embedder.probe_dimension()  # the API backend asks once, if it must
+
+    def embed(
+        self, items: Sequence[Item], parts: Parts, chunk_size: int, extra: dict[str, Any]
+    ) -> Iterator[Written]:
+        for first in range(0, len(items), chunk_size):
+            chunk = list(items[first : first + chunk_size])
+            table = build_table(chunk, embed_items(self.embedder, chunk), parts.schema)
+            yield Written.of(table, parts.write(table, first))
 
 
 class IndexInterrupted(KeyboardInterrupt):
@@ -131,17 +170,18 @@ class IndexJob:
 
     def run(
         self,
-        embedder: Embedder,
+        engine: IndexEngine | Embedder,
         *,
-        engine: Engine = "local",
-        ray_options: RayOptions | None = None,
         progress: bool = True,
-        on_chunk: Callable[[pa.Table], None] | None = None,
+        on_chunk: Callable[[Written], None] | None = None,
     ) -> IndexSummary:
-        """Embed what is not done yet with ``embedder`` and write it; see :func:`run_index`.
+        """Let ``engine`` (or a ready Embedder, the ``local`` engine) embed what is not done yet
+        and write it; see :func:`run_index`. ``on_chunk`` gets each part once it is on disk.
 
         :raises IndexInterrupted: on Ctrl-C; what was flushed stays for ``--resume``.
         """
+        if hasattr(engine, "embed_texts"):  # an Embedder
+            engine = LocalEngine(engine)  # type: ignore[arg-type]
         started = time.perf_counter()
         written = 0
         try:
@@ -149,30 +189,32 @@ class IndexJob:
                 for path in existing_output(self.out):
                     _remove(path)
             carried = meta_fields(self.items, self.meta_columns)
-            schema = index_schema(embedder.probe_dimension(), embedder.config, carried)
+            schema = index_schema(engine.dimension(), engine.config, carried)
             todo = self._todo(schema)
-            summary = IndexSummary(out=self.out, skipped=len(self.items) - len(todo), engine=engine)
+            summary = IndexSummary(
+                out=self.out, skipped=len(self.items) - len(todo), engine=engine.name
+            )
             written = summary.skipped
             writer = ChunkWriter(self.out, schema)
-            tables = self._tables(embedder, todo, schema, engine, ray_options, summary)
-            # On Ray the bar starts with the first rows: what Ray prints while its actors start
-            # (a line from its C++ core among them) then comes before the bar, not inside it.
-            bar = _progress_bar(len(todo), self.kind, progress) if engine == "local" else None
+            parts = engine.embed(todo, writer.parts, self.chunk_size, summary.extra)
+            # Elsewhere (Ray) the bar starts with the first part: what Ray prints while its
+            # actors start (a line from its C++ core among them) then comes before the bar.
+            local = isinstance(engine, LocalEngine)
+            bar = _progress_bar(len(todo), self.kind, progress) if local else None
             try:
-                for table in tables:
+                for part in parts:
                     if bar is None:
                         bar = _progress_bar(len(todo), self.kind, progress)
-                    writer.write(table)
-                    written += table.num_rows
-                    _count(summary, table)
-                    bar.update(table.num_rows)
+                    written += part.rows
+                    _count(summary, part)
+                    bar.update(part.rows)
                     bar.set_postfix(failed=summary.failed, refresh=False)
                     if on_chunk is not None:
-                        on_chunk(table)
+                        on_chunk(part)
             finally:
                 if bar is not None:
                     bar.close()
-                getattr(tables, "close", lambda: None)()
+                getattr(parts, "close", lambda: None)()
             summary.rows = writer.finish()
         except KeyboardInterrupt as exc:
             raise IndexInterrupted(written, len(self.items)) from exc
@@ -192,37 +234,12 @@ class IndexJob:
             if item.id not in done and canonical_id(item.id, cache) not in done_keys
         ]
 
-    def _tables(
-        self,
-        embedder: Embedder,
-        todo: list[Item],
-        schema: pa.Schema,
-        engine: Engine,
-        ray_options: RayOptions | None,
-        summary: IndexSummary,
-    ) -> Iterator[pa.Table]:
-        if engine == "local":
-            return local_tables(embedder, todo, schema, self.chunk_size)
-        from ..ray.indexing import RayOptions, ray_tables
 
-        return ray_tables(
-            todo,
-            schema,
-            config=embedder.config,
-            chunk_size=self.chunk_size,
-            options=ray_options or RayOptions(),
-            extra=summary.extra,
-        )
-
-
-def _count(summary: IndexSummary, table: pa.Table) -> None:
-    errors = table.column("error")
-    failed = table.num_rows - errors.null_count
-    summary.failed += failed
-    summary.done += table.num_rows - failed
-    if failed and summary.first_error is None:
-        row = next(i for i, e in enumerate(errors.to_pylist()) if e is not None)
-        summary.first_error = f"{table.column('id')[row].as_py()}: {errors[row].as_py()}"
+def _count(summary: IndexSummary, part: Written) -> None:
+    summary.failed += part.failed
+    summary.done += part.rows - part.failed
+    if part.first_error is not None and summary.first_error is None:
+        summary.first_error = part.first_error
 
 
 @contextmanager
@@ -278,33 +295,37 @@ def run_index(
     kind: Kind = "image",
     config: EmbedderConfig | None = None,
     embedder: Embedder | None = None,
-    engine: Engine = "local",
-    ray_options: RayOptions | None = None,
+    engine: Engine | IndexEngine = "local",
+    ray_options: Any = None,
     resume: bool = False,
     overwrite: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     text_column: str = DEFAULT_TEXT_COLUMN,
     meta_columns: Sequence[str] = (),
     progress: bool = True,
-    on_chunk: Callable[[pa.Table], None] | None = None,
+    on_chunk: Callable[[Written], None] | None = None,
 ) -> IndexSummary:
     """Embed every item of ``sources`` into the Parquet file ``out``; see the module docstring.
 
-    :param config: the Embedder's settings (the ``ray`` engine rebuilds it on each actor).
-    :param embedder: a ready Embedder for the ``local`` engine (else one is built from config).
+    :param config: the Embedder's settings (the ``ray`` engine builds it on each actor only).
+    :param embedder: a ready Embedder (else the ``local`` engine builds one from ``config``; the
+        ``ray`` engine takes only its config).
+    :param engine: ``"local"``, ``"ray"`` or an :class:`~clipbridge.index.engines.IndexEngine`.
     :param resume: skip ids already in ``out`` (and in the parts a killed run left).
     :param overwrite: replace an existing ``out``; without it or ``resume`` an existing ``out``
         is an error. A folder or a file that is not Parquet is never replaced.
     :param chunk_size: items per written chunk: a killed run loses at most one.
     :param meta_columns: columns of .jsonl/.parquet text sources to carry into the index.
-    :param ray_options: address, actors and resources for the ``ray`` engine.
-    :param on_chunk: called with each chunk's output table once it is on disk.
+    :param ray_options: address, actors and resources for the ``ray`` engine: a
+        :class:`clipbridge.ray.RayOptions` or a dict of its fields.
+    :param on_chunk: called with each part's :class:`~clipbridge.index.engines.Written` once
+        the part is on disk.
     :raises ClipBridgeError: unusable arguments (before any model loads; see
         :func:`prepare_index`) or a failure that is not about one item.
     :raises IndexInterrupted: on Ctrl-C; rerun with ``resume=True``.
     """
-    if engine not in ("local", "ray"):
-        raise ValueError(f"engine must be 'local' or 'ray', not {engine!r}")
+    if isinstance(engine, str):  # nothing loads or connects yet
+        engine = make_engine(engine, config=config, embedder=embedder, options=ray_options)
     with prepare_index(
         sources,
         out,
@@ -315,17 +336,8 @@ def run_index(
         text_column=text_column,
         meta_columns=meta_columns,
     ) as job:
-        if engine == "ray":
-            from ..ray.indexing import RayOptions, connect_ray
-
-            connect_ray(ray_options or RayOptions())
-        if embedder is None:
-            from ..embedder import Embedder
-
-            embedder = Embedder.from_config(config or EmbedderConfig())
-        return job.run(
-            embedder, engine=engine, ray_options=ray_options, progress=progress, on_chunk=on_chunk
-        )
+        engine.connect()  # an unreachable cluster is told before any model loads
+        return job.run(engine, progress=progress, on_chunk=on_chunk)
 
 
 def _progress_bar(total: int, kind: str, enabled: bool) -> Any:

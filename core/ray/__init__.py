@@ -15,6 +15,6 @@ Example::
 
 from .cluster import connect
 from .dataset import EmbedBatches, embed_dataset
-from .indexing import RayOptions
+from .indexing import RayEngine, RayOptions
 
-__all__ = ["EmbedBatches", "RayOptions", "connect", "embed_dataset"]
+__all__ = ["EmbedBatches", "RayEngine", "RayOptions", "connect", "embed_dataset"]

@@ -1,8 +1,12 @@
-"""The ``ray`` engine of ``clipbridge index``: the same chunks, embedded by Ray Data actors.
+"""The ``ray`` engine of ``clipbridge index``: chunks embedded and written by Ray Data actors.
 
-:mod:`clipbridge.index.pipeline` lists the items and writes the Parquet file; this module only
-moves the embedding onto an actor pool (:class:`IndexBatches`, one Embedder per actor) and hands
-back Arrow tables of output rows, ``chunk_size`` rows at a time.
+:mod:`clipbridge.index.pipeline` lists the items, makes the schema and joins the parts into the
+Parquet file; :class:`RayEngine` (its :class:`~clipbridge.index.engines.IndexEngine`) moves the
+embedding onto an actor pool (:class:`IndexBatches`, one Embedder per actor). Each actor writes
+the part of every batch it embeds into ``OUT.parts/`` and hands the driver only a count, so
+vectors never pass through the driver, and the driver loads no model: the schema's width comes
+from the model's config files. On a cluster ``OUT``'s folder must be one every node sees (as the
+sources must be).
 
 Example::
 
@@ -24,17 +28,21 @@ from typing import TYPE_CHECKING, Any
 from ..config import EmbedderConfig
 from ..errors import ClipBridgeError
 from ..index.embedding import embed_items
-from ..index.output import build_table
+from ..index.engines import Written, config_dimension
+from ..index.output import Parts, build_table
 from ..index.sources import Item
 from .cluster import connect
-from .dataset import EmbedderActor, _config_for_actors, compute_strategy
+from .dataset import EmbedderActor, _config_for_actors, compute_strategy, log_event
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["IndexBatches", "RayOptions", "connect_ray", "ray_tables"]
+    from ..embedder import Embedder
+
+__all__ = ["IndexBatches", "RayEngine", "RayOptions", "connect_ray"]
 
 _ITEM_FIELDS = ("id", "source", "kind", "page", "text", "error", "path", "meta")
+_WRITTEN_FIELDS = ("rows", "failed", "first_error", "path")
 
 
 @dataclass(kw_only=True)
@@ -55,24 +63,44 @@ class RayOptions:
 
 
 class IndexBatches(EmbedderActor):
-    """``map_batches`` callable: item rows in, output rows (the index schema) out."""
+    """``map_batches`` callable: item rows in; their output rows written as one part of
+    ``parts``; one row out, what was written (:class:`~clipbridge.index.engines.Written`)."""
 
     def __init__(
-        self, config: dict[str, Any], *, schema: pa.Schema, event_log: str | None = None
+        self, config: dict[str, Any], *, parts: Parts, event_log: str | None = None
     ) -> None:
         super().__init__(config, event_log)
-        self.schema = schema
+        self.parts = parts
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from .dataset import log_event
+        try:
+            written, fatal = self._write(batch.to_pylist()), None
+        except ClipBridgeError as exc:  # not about one item (a part that cannot be written):
+            written, fatal = Written(rows=0), str(exc)  # the driver says it, not Ray's traceback
+        return _report(written, fatal)
 
-        rows = batch.to_pylist()
+    def _write(self, rows: list[dict[str, Any]]) -> Written:
         items = [Item(**{name: row[name] for name in _ITEM_FIELDS}) for row in rows]
         # Files are read through the absolute path the driver saw; rows keep the source as given.
         located = [replace(item, source=item.path or item.source) for item in items]
         embedded = embed_items(self.embedder, located)
-        log_event(self.event_log, "batch", rows=len(items), failed=embedded.failed)
-        return build_table(items, embedded, self.schema)
+        table = build_table(items, embedded, self.parts.schema)
+        path = self.parts.write(table, first=min(row["position"] for row in rows))
+        log_event(self.event_log, "batch", rows=len(items), failed=embedded.failed, part=str(path))
+        return Written.of(table, path)
+
+
+def _report(written: Written, fatal: str | None) -> pa.Table:
+    """The one row an actor hands the driver for a batch: what it wrote, or why it could not."""
+    import pyarrow as pa
+
+    values = {name: getattr(written, name) for name in _WRITTEN_FIELDS}
+    types = {"rows": pa.int64(), "failed": pa.int64()}
+    columns = {
+        name: pa.array([value], types.get(name, pa.string())) for name, value in values.items()
+    }
+    columns["fatal"] = pa.array([fatal], pa.string())
+    return pa.table(columns)
 
 
 def _items_table(items: Sequence[Item]) -> pa.Table:
@@ -80,6 +108,7 @@ def _items_table(items: Sequence[Item]) -> pa.Table:
 
     return pa.table(
         {
+            "position": pa.array(range(len(items)), pa.int64()),
             "id": pa.array([i.id for i in items], pa.string()),
             "source": pa.array([i.source for i in items], pa.string()),
             "path": pa.array([i.path or _absolute(i.source) for i in items], pa.string()),
@@ -147,16 +176,17 @@ def default_concurrency(resources: dict[str, float], options: RayOptions) -> int
     return max(1, int(spare // max(options.num_cpus, 1e-9)))
 
 
-def ray_tables(
+def ray_parts(
     items: Sequence[Item],
-    schema: pa.Schema,
+    parts: Parts,
     *,
     config: EmbedderConfig,
     chunk_size: int,
     options: RayOptions,
     extra: dict[str, Any] | None = None,
-) -> Iterator[pa.Table]:
-    """Embed ``items`` on Ray and yield output tables of up to ``chunk_size`` rows.
+) -> Iterator[Written]:
+    """Embed ``items`` on Ray, each actor writing a part of ``parts`` per batch (at most
+    ``chunk_size`` and ``options.batch_size`` items); yield what each part holds.
 
     ``extra`` receives the cluster resources and the actor count used.
     """
@@ -178,14 +208,67 @@ def ray_tables(
     ds = ray.data.from_arrow(blocks).map_batches(
         IndexBatches,
         batch_format="pyarrow",
-        batch_size=options.batch_size,
+        batch_size=min(options.batch_size, chunk_size),
         compute=compute_strategy(concurrency),
         num_gpus=options.num_gpus,
         num_cpus=options.num_cpus,
         fn_constructor_kwargs={
             "config": _config_for_actors(config),
-            "schema": schema,
+            "parts": parts,
             "event_log": options.event_log,
         },
     )
-    yield from ds.iter_batches(batch_format="pyarrow", batch_size=chunk_size)
+    for row in ds.iter_rows():
+        if row["fatal"] is not None:
+            raise ClipBridgeError(row["fatal"])
+        yield Written(**{name: row[name] for name in _WRITTEN_FIELDS})
+
+
+class RayEngine:
+    """The ``ray`` engine: :class:`IndexBatches` actors embed and write; nothing loads here.
+
+    Example::
+
+        engine = RayEngine(EmbedderConfig(model="jinaai/jina-clip-v1"), RayOptions(num_gpus=1))
+        run_index(["photos/"], "photos.parquet", engine=engine)
+    """
+
+    name = "ray"
+
+    def __init__(self, config: EmbedderConfig, options: RayOptions | None = None) -> None:
+        self.config = config
+        self.options = options or RayOptions()
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        config: EmbedderConfig | None = None,
+        embedder: Embedder | None = None,
+        options: RayOptions | dict[str, Any] | None = None,
+    ) -> RayEngine:
+        """From ``config`` (or a ready ``embedder``'s: only its config travels) and options
+        given as :class:`RayOptions` or a dict of its fields."""
+        if embedder is not None:
+            config = embedder.config
+        if isinstance(options, dict):
+            options = RayOptions(**options)
+        return cls(config or EmbedderConfig(), options)
+
+    def connect(self) -> None:
+        connect_ray(self.options)
+
+    def dimension(self) -> int:
+        return config_dimension(self.config)
+
+    def embed(
+        self, items: Sequence[Item], parts: Parts, chunk_size: int, extra: dict[str, Any]
+    ) -> Iterator[Written]:
+        return ray_parts(
+            items,
+            parts,
+            config=self.config,
+            chunk_size=chunk_size,
+            options=self.options,
+            extra=extra,
+        )

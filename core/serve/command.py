@@ -15,6 +15,7 @@ from ..cli.options import (
     config_from_args,
     fields_from_args,
 )
+from .ray_command import add_ray_options
 from .settings import (
     API_KEYS_ENV,
     DEFAULT_MAX_BATCH_SIZE,
@@ -101,6 +102,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     warning = bind_warning(args.host, bool(settings.api_keys))
     if warning:
         print(warning, file=sys.stderr, flush=True)
+    if args.ray:  # the same app as Ray Serve replicas
+        from .ray_command import serve_on_ray_command
+
+        return serve_on_ray_command(args, settings)
 
     def ready(base_url: str, device: str) -> None:
         print(
@@ -187,3 +192,4 @@ def register(subparsers: Any) -> None:
         choices=("critical", "error", "warning", "info", "debug"),
         help="uvicorn's log level (default: info)",
     )
+    add_ray_options(serve)

@@ -56,9 +56,9 @@ def test_index_batch_size_is_not_the_ray_rows_per_call():
 
     args = _parse("index", "src", "--out", "o.parquet", "--engine", "ray", "--batch-size", "8")
     assert config_from_args(args).batch_size == 8
-    assert _ray_options(args).batch_size == DEFAULT_RAY_BATCH_SIZE
+    assert _ray_options(args)["batch_size"] == DEFAULT_RAY_BATCH_SIZE
     args = _parse("index", "src", "--out", "o.parquet", "--engine", "ray", "--ray-batch-size", "64")
-    assert (_ray_options(args).batch_size, config_from_args(args).batch_size) == (64, 32)
+    assert (_ray_options(args)["batch_size"], config_from_args(args).batch_size) == (64, 32)
     assert _ray_options(_parse("index", "src", "--out", "o.parquet")) is None
 
 

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import clipbridge.embedder
 from clipbridge import ClipBridgeError, Embedder
 from clipbridge.cli import main
-from clipbridge.index import command as index_command
 from clipbridge.index import output as index_output
 from clipbridge.index import run_index
 from clipbridge.index.output import parts_dir
@@ -38,10 +38,10 @@ def _ids(path: Path) -> list[str]:
 def no_model(monkeypatch):
     """Fails the test if the command gets as far as loading a model."""
 
-    def refuse(args):
+    def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded before the arguments were checked")
 
-    monkeypatch.setattr(index_command, "embedder_from_args", refuse)
+    monkeypatch.setattr(clipbridge.embedder.Embedder, "__init__", refuse)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from ray_events import read_events
 
-from clipbridge import Embedder
+from clipbridge import Embedder, EmbedderConfig
 from clipbridge.cli import main
 from clipbridge.index import run_index
 from clipbridge.ray import RayOptions
@@ -71,14 +71,21 @@ def test_index_engine_ray_images_and_texts_equal_embedder(
     np.testing.assert_allclose(got, Embedder(tiny_model_path).embed_texts(texts), atol=1e-6)
 
 
-def test_resume_on_ray_embeds_only_the_rest_once_per_row(
-    ray_local, tmp_path, fixture_images, tiny_model_path
-):
+@pytest.fixture
+def three_folders(tmp_path, fixture_images):
+    """photos/a, photos/b and photos/c, each with the four fixture images."""
     folder = tmp_path / "photos"
     for sub in ("a", "b", "c"):
         (folder / sub).mkdir(parents=True)
         for path in fixture_images:
             shutil.copy(path, folder / sub / path.name)
+    return folder
+
+
+def test_resume_on_ray_embeds_only_the_rest_once_per_row(
+    ray_local, tmp_path, three_folders, tiny_model_path
+):
+    folder = three_folders
     out = tmp_path / "out.parquet"
     embedder = Embedder(tiny_model_path)
     run_index([folder / "a"], out, embedder=embedder, progress=False)  # an earlier run
@@ -150,3 +157,94 @@ def test_index_engine_ray_precision(ray_local, tmp_path, fixture_images, tiny_mo
     got = np.array([rows[str(folder / p.name)]["embedding"] for p in fixture_images])
     want = Embedder(tiny_model_path, precision="binary").embed_images(fixture_images)
     np.testing.assert_array_equal(got, want)
+
+
+def test_actors_write_the_parts_and_an_interrupted_run_resumes_each_id_once(
+    ray_local, tmp_path, three_folders, tiny_model_path
+):
+    """Vectors stay with the actors: each writes its parts; the driver only joins them."""
+    from clipbridge.index import IndexInterrupted
+    from clipbridge.index.output import parts_dir
+
+    folder = three_folders
+    out = tmp_path / "out.parquet"
+    config = EmbedderConfig(model=tiny_model_path)
+    seen = []
+
+    def stop_after_one(part):
+        seen.append(part)
+        raise KeyboardInterrupt
+
+    log = tmp_path / "first.jsonl"
+    options = RayOptions(concurrency=2, batch_size=2, event_log=str(log))
+    common = {"config": config, "engine": "ray", "chunk_size": 2, "progress": False}
+    with pytest.raises(IndexInterrupted):
+        run_index([folder], out, ray_options=options, on_chunk=stop_after_one, **common)
+    assert not out.exists()
+    (part,) = seen
+    assert part.rows == 2 and part.failed == 0 and part.path is not None
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    written = {e["part"]: e["pid"] for e in events if e["event"] == "batch"}
+    assert part.path in written and written[part.path] != os.getpid()  # an actor wrote it
+    on_disk = sorted(parts_dir(out).glob("part-*.parquet"))
+    assert on_disk and all(str(p) in written for p in on_disk)
+    assert pq.read_table(part.path).column("embedding").null_count == 0
+
+    log = tmp_path / "resumed.jsonl"
+    options = RayOptions(concurrency=2, batch_size=2, event_log=str(log))
+    summary = run_index([folder], out, ray_options=options, resume=True, **common)
+    assert summary.skipped >= 2 and summary.skipped + summary.done == 12 and not summary.failed
+    # the actors in flight at the interrupt may have finished every part: then none is left
+    embedded = read_events(log)[1] if log.exists() else {}
+    assert sum(embedded.values()) == summary.done  # the rest, each once
+    ids = pq.read_table(out).column("id").to_pylist()
+    assert len(ids) == len(set(ids)) == 12 and not parts_dir(out).exists()
+    rows = _rows(out)
+    got = np.array([rows[i]["embedding"] for i in sorted(rows)], np.float32)
+    np.testing.assert_allclose(got, Embedder(config=config).embed_images(sorted(rows)), atol=1e-6)
+
+
+def test_engine_ray_builds_no_embedder_on_the_driver(
+    ray_local, tmp_path, fixture_images, tiny_model_path, monkeypatch
+):
+    """The schema's width comes from the model's config files: the driver (on a GPU machine, a
+    GPU's worth) loads no model; the actors, processes of their own, do."""
+    import clipbridge.embedder
+    import clipbridge.models
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded on the driver")
+
+    monkeypatch.setattr(clipbridge.embedder.Embedder, "__init__", refuse)
+    monkeypatch.setattr(clipbridge.models, "load_model", refuse)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in fixture_images:
+        shutil.copy(path, folder / path.name)
+    monkeypatch.chdir(tmp_path)  # a relative --out: the actors (started elsewhere) write there too
+    out = tmp_path / "o.parquet"
+    args = ["--model", tiny_model_path, "--engine", "ray", "--no-progress", "--precision", "int8"]
+    assert main(["index", "photos", "--out", "o.parquet", *args]) == 0
+    schema = pq.read_schema(out)
+    assert schema.metadata[b"clipbridge.dimension"] == b"96"
+    assert schema.field("embedding").type.list_size == 96
+    assert len(_rows(out)) == len(fixture_images)
+
+
+def test_an_actor_that_cannot_write_its_part_is_one_sentence(
+    ray_local, tmp_path, fixture_images, tiny_model_path
+):
+    """A part the actor cannot write (disk full, a folder gone) is the actor's ClipBridgeError
+    on the driver, not Ray's wrapped traceback."""
+    from clipbridge import ClipBridgeError
+    from clipbridge.index import list_items
+    from clipbridge.index.output import Parts, index_schema
+    from clipbridge.ray.indexing import ray_parts
+
+    config = EmbedderConfig(model=tiny_model_path)
+    items = list(list_items(fixture_images[:2], kind="image"))
+    gone = tmp_path / "gone"
+    parts = Parts(gone, 0, index_schema(96, config))
+    options = RayOptions(concurrency=1)
+    with pytest.raises(ClipBridgeError, match=f"cannot write {gone}/part-000000-000000000"):
+        list(ray_parts(items, parts, config=config, chunk_size=2, options=options))

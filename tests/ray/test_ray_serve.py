@@ -19,9 +19,9 @@ import pytest
 
 from clipbridge import AuthenticationError, Embedder, EmbedderConfig
 from clipbridge.cli.main import build_parser
-from clipbridge.ray.command import _options_from_args, stop_signals
-from clipbridge.ray.serving import RayServeOptions, serve_on_ray
 from clipbridge.serve import ServeSettings
+from clipbridge.serve.on_ray import RayServeOptions, serve_on_ray
+from clipbridge.serve.ray_command import options_from_args, stop_signals
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -51,7 +51,7 @@ def test_cli_options_reach_the_deployment():
             "16",
         ]
     )
-    options = _options_from_args(args)
+    options = options_from_args(args)
     assert (options.replicas, options.num_gpus, options.port) == (3, 1.0, 9001)
     assert options.deployment_options() == {
         "ray_actor_options": {"num_gpus": 1.0, "num_cpus": 1.0},
@@ -59,9 +59,7 @@ def test_cli_options_reach_the_deployment():
         "max_ongoing_requests": 16,
     }
     plain = build_parser().parse_args(["serve"])
-    assert (
-        plain.ray is False and _options_from_args(plain).deployment_options()["num_replicas"] == 1
-    )
+    assert plain.ray is False and options_from_args(plain).deployment_options()["num_replicas"] == 1
 
 
 def test_serve_on_ray_answers_the_api_backend(

@@ -1,8 +1,8 @@
-"""``clipbridge serve --ray``: adds the Ray Serve options to the ``serve`` subcommand.
+"""``clipbridge serve --ray``: the Ray Serve options of ``clipbridge serve`` and their command.
 
-``clipbridge.serve`` owns ``clipbridge serve``; this app, listed after it in ``APPS``, adds
-``--ray`` and the replica options to that parser and runs the deployment when ``--ray`` is given
-(without it, ``clipbridge serve`` runs as before).
+:func:`add_ray_options` adds ``--ray`` and the replica options to the ``serve`` parser;
+``clipbridge serve`` runs :func:`serve_on_ray_command` when ``--ray`` is given (without it, the
+server runs in this process as before).
 
 On SIGTERM or SIGINT the deployment is removed (each replica answers its in-flight requests
 first), then the local Ray this command started is stopped; exit status 0.
@@ -17,9 +17,22 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["StopRequest", "autoscaling_config", "register", "stop_signals"]
+from ..cli.options import add_ray_resource_options, positive_int
+
+if TYPE_CHECKING:
+    from .on_ray import RayServeOptions
+    from .settings import ServeSettings
+
+__all__ = [
+    "StopRequest",
+    "add_ray_options",
+    "autoscaling_config",
+    "options_from_args",
+    "serve_on_ray_command",
+    "stop_signals",
+]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -41,8 +54,9 @@ def autoscaling_config(text: str) -> dict[str, Any]:
     return value
 
 
-def _options_from_args(args: argparse.Namespace) -> Any:
-    from .serving import RayServeOptions
+def options_from_args(args: argparse.Namespace) -> RayServeOptions:
+    """The :class:`~clipbridge.serve.on_ray.RayServeOptions` of the command line."""
+    from .on_ray import RayServeOptions
 
     return RayServeOptions(
         replicas=args.replicas,
@@ -88,17 +102,13 @@ def stop_signals() -> Iterator[StopRequest]:
             signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
 
-def _serve_on_ray(args: argparse.Namespace) -> int:
-    from ..serve.command import settings_from_args
-    from ..serve.security import bind_warning
-    from .cluster import connect
-    from .serving import serve_on_ray
+def serve_on_ray_command(args: argparse.Namespace, settings: ServeSettings) -> int:
+    """``clipbridge serve --ray``: deploy, print the ready line, and on SIGINT or SIGTERM
+    remove the deployment and stop the local Ray this command started; exit status 0."""
+    from ..ray.cluster import connect
+    from .on_ray import serve_on_ray
 
-    settings = settings_from_args(args)
-    options = _options_from_args(args)
-    warning = bind_warning(args.host, bool(settings.api_keys))
-    if warning:
-        print(warning, file=sys.stderr, flush=True)
+    options = options_from_args(args)
     ray = connect(options.address)
     with stop_signals() as stop:
         try:
@@ -124,7 +134,7 @@ def _drain(stopped_by: signal.Signals) -> None:
     """Remove the deployment: each replica answers its in-flight requests first."""
     from ray import serve
 
-    from .serving import APP_NAME
+    from .on_ray import APP_NAME
 
     print(
         f"clipbridge serve --ray: stopping on {stopped_by.name}: answering the requests in "
@@ -146,22 +156,8 @@ def _drain(stopped_by: signal.Signals) -> None:
         )
 
 
-def _wrap(plain: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        if not args.ray:
-            return plain(args)
-        return _serve_on_ray(args)
-
-    return run
-
-
-def register(subparsers: Any) -> None:
-    """Add ``--ray`` and the replica options to ``clipbridge serve`` (if it is there)."""
-    from ..cli.options import add_ray_resource_options, positive_int
-
-    serve = subparsers.choices.get("serve")
-    if serve is None:
-        return
+def add_ray_options(serve: argparse.ArgumentParser) -> None:
+    """Add ``--ray`` and the replica options to the ``clipbridge serve`` parser."""
     group = serve.add_argument_group("Ray Serve (--ray; needs the ray extra)")
     group.add_argument("--ray", action="store_true", help="deploy on Ray Serve")
     group.add_argument("--replicas", type=positive_int, default=1, help="replicas, one model each")
@@ -179,4 +175,3 @@ def register(subparsers: Any) -> None:
         default=None,
         help="requests one replica handles at once (default: Ray Serve's own)",
     )
-    serve.set_defaults(func=_wrap(serve.get_default("func")))

@@ -1,5 +1,8 @@
 """`clipbridge serve --ray`: the FastAPI app of ``clipbridge serve`` as a Ray Serve deployment.
 
+Ray is imported only when a function here runs; inside this package ``import ray`` / ``from ray
+import serve`` is the top-level Ray (absolute imports), not ``clipbridge.ray``.
+
 Each replica builds its own app with :func:`clipbridge.serve.create_app` (the builder runs on the
 replica, so nothing heavy is pickled): one model per replica, its own dynamic batcher, and the same
 endpoints, API keys and limits as ``clipbridge serve``. Ray Serve's proxy spreads requests over
@@ -8,7 +11,7 @@ the replicas; ``num_replicas`` or an autoscaling config sets how many there are.
 Example::
 
     from clipbridge import EmbedderConfig
-    from clipbridge.ray.serving import RayServeOptions, serve_on_ray
+    from clipbridge.serve.on_ray import RayServeOptions, serve_on_ray
     from clipbridge.serve import ServeSettings
 
     settings = ServeSettings(config=EmbedderConfig(model="jinaai/jina-clip-v1"))
@@ -22,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .cluster import connect
+from ..ray.cluster import connect
 
 if TYPE_CHECKING:
-    from ..serve.settings import ServeSettings
+    from .settings import ServeSettings
 
 __all__ = ["APP_NAME", "RayServeOptions", "build_application", "serve_on_ray"]
 
@@ -75,7 +78,7 @@ def _app_builder(settings: ServeSettings) -> Callable[[], Any]:
     """A function that builds the app; Ray Serve calls it on each replica."""
 
     def build() -> Any:
-        from ..serve import create_app
+        from . import create_app
 
         app = create_app(settings)
         app.state.serve.metrics.set_replica(_replica_name())
