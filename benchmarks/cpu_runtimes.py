@@ -96,7 +96,7 @@ def jpegs(n: int) -> list[str]:
 
 
 # -- the child processes --------------------------------------------------------------------------
-CLIPBRIDGE_CHILD = r"""
+CHILD_PRELUDE = r"""
 import json, sys, time
 import numpy as np
 job = json.load(open(sys.argv[1]))
@@ -104,6 +104,11 @@ def peak_rss_mb():  # VmHWM: this program's own peak (ru_maxrss keeps the parent
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
+"""
+
+CLIPBRIDGE_CHILD = (
+    CHILD_PRELUDE
+    + r"""
 if job["kwargs"].get("backend") != "onnx":  # an onnx user never imports torch (~400 MB RSS)
     import torch
     torch.set_num_threads(job["threads"])
@@ -125,15 +130,11 @@ for i, (kind, items) in enumerate(job["work"]):
 out["peak_rss_mb"] = peak_rss_mb()
 print(json.dumps(out))
 """
+)
 
-FASTEMBED_CHILD = r"""
-import json, sys, time
-import numpy as np
-job = json.load(open(sys.argv[1]))
-def peak_rss_mb():  # VmHWM: this program's own peak (ru_maxrss keeps the parent's across exec)
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+FASTEMBED_CHILD = (
+    CHILD_PRELUDE
+    + r"""
 from fastembed import ImageEmbedding, TextEmbedding
 kw = {"specific_model_path": job["model"], "threads": job["threads"]}
 start = time.perf_counter()
@@ -150,6 +151,7 @@ for i, (kind, items) in enumerate(job["work"]):
 out["peak_rss_mb"] = peak_rss_mb()
 print(json.dumps(out))
 """
+)
 
 KWARGS: dict[str, dict[str, Any]] = {
     "clipbridge default": {},

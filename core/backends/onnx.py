@@ -19,7 +19,7 @@ from ..config import EmbedderConfig
 from ..errors import ModelLoadError
 from ..models import describe_model
 from ..models.families import family_for
-from ..models.hub import fetch_model_files, hub_probe, model_source, read_json
+from ..models.hub import fetch_config, model_source, read_json
 from ..models.onnx_files import (
     IMAGE_INPUT,
     IMAGE_OUTPUT,
@@ -172,21 +172,15 @@ def onnx_folder(
         if has_onnx_files(source, "float32") or has_onnx_files(source, precision):
             return _with_precision(source, precision, cache_dir)
         return _exported(source, precision, cache_dir)
-    # cached files first; the hub is probed once, on the first file not cached
-    fetch: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "probe": hub_probe()}
-    folder = fetch_model_files(source, ("config.json",), **fetch)
-    fetch["revision"] = folder.name  # every other file from config.json's commit
-    family = family_for(read_json(folder / "config.json"), f"{source}/config.json")
+    _, config, fetch = fetch_config(source, revision=revision, cache_dir=cache_dir)
+    family = family_for(config, f"{source}/config.json")
     for wanted in dict.fromkeys((precision, "float32")):
         try:  # the repo's own ONNX files, when it ships them in this layout
-            folder = fetch_model_files(
-                source, (*family.info_files, *onnx_file_names(wanted)), **fetch
-            )
+            folder = fetch((*family.info_files, *onnx_file_names(wanted)))
         except ModelLoadError:
             continue
         return _with_precision(folder, precision, cache_dir)
-    folder = fetch_model_files(source, family.files, **fetch)
-    return _exported(folder, precision, cache_dir)
+    return _exported(fetch(family.files), precision, cache_dir)
 
 
 class OnnxBackend(ModelPipeline):

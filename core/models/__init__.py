@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import ModelLoadError
 from .base import LoadedModel, ModelFamily, ModelInfo
 from .families import FAMILIES, family_for
-from .hub import fetch_model_files, hub_probe, model_source, read_json
+from .hub import fetch_config, fetch_model_files, model_source, read_json
 from .omp import prefer_passive_omp
 
 prefer_passive_omp()  # torch loads later, with load_model: see clipbridge.models.omp
@@ -58,14 +58,9 @@ def load_model(
     from .files import resolve_device, resolve_dtype
 
     source = model_source(model)
-    # cached files are used as they are; the hub is probed once, on the first file not cached
-    fetch = {"revision": revision, "cache_dir": cache_dir, "probe": hub_probe()}
-    folder = fetch_model_files(source, ("config.json",), **fetch)
-    config = read_json(folder / "config.json")
+    folder, config, fetch = fetch_config(source, revision=revision, cache_dir=cache_dir)
     family = family_for(config, str(folder / "config.json"))
-    if isinstance(source, str):  # the weights from config.json's commit
-        fetch["revision"] = folder.name
-    folder = fetch_model_files(source, family.files, **fetch)
+    folder = fetch(family.files)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     key = (str(folder.resolve()), str(dev), str(dt))

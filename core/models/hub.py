@@ -27,6 +27,7 @@ from ..errors import ModelLoadError
 
 __all__ = [
     "HUB_PROBE_TIMEOUT",
+    "fetch_config",
     "fetch_model_files",
     "hub_file",
     "hub_probe",
@@ -158,6 +159,28 @@ def fetch_model_files(
     if snapshot is None:
         raise ValueError("fetch_model_files needs at least one file name")
     return snapshot
+
+
+def fetch_config(
+    source: Path | str, *, revision: str | None = None, cache_dir: str | None = None
+) -> tuple[Path, dict[str, Any], Callable[[tuple[str, ...]], Path]]:
+    """``(folder, config, fetch)``: where ``config.json`` of ``source`` lies, its parsed content,
+    and a function fetching other files of the same checkpoint into a folder.
+
+    Every load reads the hub this one way: cached files as they are, the hub probed once (on the
+    first file not cached), and every file taken from ``config.json``'s commit.
+    """
+    probe = hub_probe()
+    folder = fetch_model_files(
+        source, ("config.json",), revision=revision, cache_dir=cache_dir, probe=probe
+    )
+    if isinstance(source, str):
+        revision = folder.name
+
+    def fetch(files: tuple[str, ...]) -> Path:
+        return fetch_model_files(source, files, revision=revision, cache_dir=cache_dir, probe=probe)
+
+    return folder, read_json(folder / "config.json"), fetch
 
 
 def read_json(path: Path) -> dict[str, Any]:

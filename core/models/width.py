@@ -12,13 +12,12 @@ Example::
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError
 from .families import family_for
-from .hub import fetch_model_files, hub_probe, model_source, read_json
+from .hub import fetch_config, model_source
 
 __all__ = ["checkpoint_width", "model_width"]
 
@@ -53,11 +52,5 @@ def model_width(
 ) -> tuple[int, tuple[int, ...]]:
     """``(width, matryoshka_dimensions)`` of ``model`` (a hub id or a folder, as
     :func:`~clipbridge.models.load_model` takes it), from its config files only."""
-    source = model_source(model)
-    # as load_model: cached files as they are, the hub probed once, all from config.json's commit
-    fetch = partial(fetch_model_files, source, cache_dir=cache_dir, probe=hub_probe())
-    folder = fetch(("config.json",), revision=revision)
-    config = read_json(folder / "config.json")
-    if isinstance(source, str):
-        revision = folder.name
-    return checkpoint_width(fetch(family_for(config).info_files, revision=revision), config)
+    _, config, fetch = fetch_config(model_source(model), revision=revision, cache_dir=cache_dir)
+    return checkpoint_width(fetch(family_for(config).info_files), config)
