@@ -122,6 +122,8 @@ out = {"load_s": load, "seconds": [], "dtype": None}
 loaded = getattr(emb.backend, "loaded", None)
 if loaded is not None:
     out["dtype"] = f"{loaded.dtype} computed in {loaded.compute_dtype}".replace("torch.", "")
+elif getattr(emb.backend, "precision", None):  # the onnx backend: which graphs it runs
+    out["dtype"] = f"{emb.backend.precision} (ONNX Runtime)"
 for i, (kind, items) in enumerate(job["work"]):
     start = time.perf_counter()
     vecs = emb.embed_texts(items) if kind == "text" else emb.embed_images(items)
