@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ..batching import plan_token_batches
 from ..embedder import Embedder
 from ..errors import InvalidInputError
 from ..results import EmbedResult, Kind
@@ -46,6 +47,8 @@ __all__ = ["Batcher", "Kind", "PixelBudget"]
 # (kind, task, prepared): raw texts of different tasks never share a batch (prepared token ids
 # carry their instruction already), and raw items never share one with prepared items.
 _Queue = tuple[Kind, str | None, bool]
+# How far into a text queue (in batches) a batch may pick texts of like length.
+_LENGTH_WINDOW = 8
 
 
 def _is_prepared(kind: Kind, payload: Any) -> bool:
@@ -260,13 +263,32 @@ class Batcher:
                     await asyncio.wait_for(self._wakeup.wait(), left)
                 except TimeoutError:
                     break
-            batch: list[_Entry] = []
-            while queue and len(batch) < self.max_batch_size:
-                entry = queue.popleft()
-                if not entry.job.done:
-                    batch.append(entry)
+            batch = self._take(key, queue)
             if batch:
                 await self._embed(key, batch)
+
+    def _take(self, key: _Queue, queue: deque[_Entry]) -> list[_Entry]:
+        """The next batch of ``queue``: its oldest live item and at most ``max_batch_size`` - 1
+        others. With more prepared texts waiting than one batch holds, the others are those of
+        like length (the batch :func:`~clipbridge.batching.plan_token_batches` puts the oldest
+        in, over the first :data:`_LENGTH_WINDOW` batches' worth of the queue), so a burst is
+        padded as ``embed_texts`` pads it; otherwise they are the next in arrival order."""
+        kind, _, prepared = key
+        live = [entry for entry in queue if not entry.job.done]
+        window = live[: _LENGTH_WINDOW * self.max_batch_size]
+        if not (kind == "text" and prepared and len(window) > self.max_batch_size):
+            batch = live[: self.max_batch_size]
+        else:
+            plan = plan_token_batches(
+                [len(entry.payload) for entry in window],
+                batch_size=self.max_batch_size,
+                max_batch_tokens=self.embedder.config.max_batch_tokens,
+            )
+            batch = [window[i] for i in sorted(next(b for b in plan if 0 in b))]
+        taken = {id(entry) for entry in batch}
+        queue.clear()
+        queue.extend(entry for entry in live if id(entry) not in taken)
+        return batch
 
     def _verb(self, key: _Queue) -> Any:
         """What the model thread calls on a batch's payloads -> an :class:`EmbedResult`."""
