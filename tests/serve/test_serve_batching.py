@@ -168,48 +168,47 @@ async def test_texts_of_different_tasks_never_share_a_batch(tiny_model_path, loc
     )
 
 
-async def test_a_burst_of_texts_is_batched_by_length_like_embed_texts(tiny_model_path, local):
-    """16 tokenized texts queued at once, short and long alternating, with room for 8 a batch:
-    the oldest text's batch holds the 8 of its length, so no batch pads a short text to a long
-    one's length (arrival order would pad every batch to the longest); answers stay in order."""
-    emb = Embedder(tiny_model_path)
+async def burst(emb: Embedder, ids: list[list[int]], max_batch_size: int):
+    """Submit every tokenized text at once (all queue before the first batch forms) ->
+    (the answers in order, each model call's token counts)."""
     calls: list[list[int]] = []
     real = emb.embed_token_ids
 
-    def spy(ids):  # the real model, recording each model call's token counts
-        calls.append([len(seq) for seq in ids])
-        return real(ids)
+    def spy(batch):  # the real model, recording each model call's token counts
+        calls.append([len(seq) for seq in batch])
+        return real(batch)
 
     emb.embed_token_ids = spy  # type: ignore[method-assign]
-    texts = ["a cat" if i % 2 == 0 else "a long text about a cat " * 6 for i in range(16)]
-    ids = emb.tokenize(texts)
-    short, long = len(ids[0]), len(ids[1])
-    batcher = Batcher(emb, max_batch_size=8, max_wait_ms=50, max_queue=100)
+    batcher = Batcher(emb, max_batch_size=max_batch_size, max_wait_ms=50, max_queue=100)
     await batcher.start()
     try:
         results = await asyncio.gather(*(batcher.submit([("text", seq)]) for seq in ids))
     finally:
         await batcher.stop()
+    return np.concatenate(results), calls
+
+
+async def test_a_burst_of_texts_is_batched_by_length_like_embed_texts(tiny_model_path, local):
+    """16 tokenized texts queued at once, short and long alternating, with room for 8 a batch:
+    the oldest text's batch holds the 8 of its length, so no batch pads a short text to a long
+    one's length (arrival order would pad every batch to the longest); answers stay in order."""
+    emb = Embedder(tiny_model_path)
+    texts = ["a cat" if i % 2 == 0 else "a long text about a cat " * 6 for i in range(16)]
+    ids = emb.tokenize(texts)
+    short, long = len(ids[0]), len(ids[1])
+    got, calls = await burst(emb, ids, max_batch_size=8)
     assert short < long
     assert calls == [[short] * 8, [long] * 8]  # the oldest (a short one) went first
-    np.testing.assert_allclose(np.concatenate(results), local.embed_texts(texts), atol=1e-5)
+    np.testing.assert_allclose(got, local.embed_texts(texts), atol=1e-5)
 
 
 async def test_a_long_queue_still_serves_its_oldest_text_first(tiny_model_path, local):
     """Batching by length never starves: whatever its length, the oldest text is in the next
     batch (here one long text among many short ones)."""
     emb = Embedder(tiny_model_path)
-    calls: list[list[int]] = []
-    real = emb.embed_token_ids
-    emb.embed_token_ids = lambda ids: (calls.append([len(s) for s in ids]), real(ids))[1]  # type: ignore[method-assign]
     texts = ["a long text about a cat " * 6] + [f"cat {i}" for i in range(20)]
     ids = emb.tokenize(texts)
-    batcher = Batcher(emb, max_batch_size=4, max_wait_ms=50, max_queue=100)
-    await batcher.start()
-    try:
-        results = await asyncio.gather(*(batcher.submit([("text", seq)]) for seq in ids))
-    finally:
-        await batcher.stop()
+    got, calls = await burst(emb, ids, max_batch_size=4)
     assert len(ids[0]) in calls[0]
     assert sum(len(call) for call in calls) == 21
-    np.testing.assert_allclose(np.concatenate(results), local.embed_texts(texts), atol=1e-5)
+    np.testing.assert_allclose(got, local.embed_texts(texts), atol=1e-5)
