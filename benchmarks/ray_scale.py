@@ -89,7 +89,7 @@ def main() -> None:
                 out,
                 engine=engine,
                 chunk_size=CHUNK,
-                progress=False,
+                show_progress=False,
                 **kw,
             )
             assert summary.done == IMAGES, summary

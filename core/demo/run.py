@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 from ..config import DEFAULT_MODEL
 from ..errors import ClipBridgeError, ModelLoadError
+from ..renamed import renamed_keyword
 from .frameworks import FRAMEWORKS, DemoItem, DemoRun, Job, check_framework
 
 __all__ = [  # the framework types are clipbridge.demo's (and clipbridge.demo.frameworks')
@@ -131,13 +131,9 @@ def run_demo(
     ``show_progress`` shows the framework's progress bars while it indexes (``progress`` is its
     old name, still taken, with a ``DeprecationWarning``).
     """
-    if progress is not None:
-        warnings.warn(
-            "run_demo(progress=...) is now run_demo(show_progress=...)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        show_progress = progress
+    show_progress = renamed_keyword(
+        "run_demo", "progress", progress, "show_progress", show_progress
+    )
     options = dict(options or {})
     check_framework(framework)
     start = time.perf_counter()

@@ -103,7 +103,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         try:
             with prepare_index(args.sources, args.out, **job_options) as job:
                 engine.connect()  # an unreachable cluster is told before any model loads
-                summary = job.run(engine, progress=args.show_progress)
+                summary = job.run(engine, show_progress=args.show_progress)
         except KeyboardInterrupt as exc:
             if isinstance(exc, IndexInterrupted):
                 done = f"{exc.done} of {exc.total} done"

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..config import EmbedderConfig
 from ..errors import ClipBridgeError
+from ..renamed import renamed_keyword
 from .columns import RESERVED, meta_fields
 from .embedding import embed_items
 from .engines import IndexEngine, Written, make_engine
@@ -157,7 +158,7 @@ class IndexJob:
 
         with prepare_index(["notes.txt"], "notes.parquet", kind="text") as job:
             print(len(job.items), "items")        # a bad SOURCE has raised by now
-            summary = job.run(Embedder("jinaai/jina-clip-v1"), progress=False)
+            summary = job.run(Embedder("jinaai/jina-clip-v1"), show_progress=False)
     """
 
     out: Path
@@ -172,14 +173,19 @@ class IndexJob:
         self,
         engine: IndexEngine | Embedder,
         *,
-        progress: bool = True,
+        show_progress: bool = True,
         on_chunk: Callable[[Written], None] | None = None,
+        progress: bool | None = None,
     ) -> IndexSummary:
         """Let ``engine`` (or a ready Embedder, the ``local`` engine) embed what is not done yet
         and write it; see :func:`run_index`. ``on_chunk`` gets each part once it is on disk.
+        ``progress`` is ``show_progress``'s old name (still taken, with a DeprecationWarning).
 
         :raises IndexInterrupted: on Ctrl-C; what was flushed stays for ``--resume``.
         """
+        show_progress = renamed_keyword(
+            "IndexJob.run", "progress", progress, "show_progress", show_progress
+        )
         if hasattr(engine, "embed_texts"):  # an Embedder
             engine = LocalEngine(engine)  # type: ignore[arg-type]
         started = time.perf_counter()
@@ -200,11 +206,11 @@ class IndexJob:
             # Elsewhere (Ray) the bar starts with the first part: what Ray prints while its
             # actors start (a line from its C++ core among them) then comes before the bar.
             local = isinstance(engine, LocalEngine)
-            bar = _progress_bar(len(todo), self.kind, progress) if local else None
+            bar = _progress_bar(len(todo), self.kind, show_progress) if local else None
             try:
                 for part in parts:
                     if bar is None:
-                        bar = _progress_bar(len(todo), self.kind, progress)
+                        bar = _progress_bar(len(todo), self.kind, show_progress)
                     written += part.rows
                     _count(summary, part)
                     bar.update(part.rows)
@@ -302,8 +308,9 @@ def run_index(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     text_column: str = DEFAULT_TEXT_COLUMN,
     meta_columns: Sequence[str] = (),
-    progress: bool = True,
+    show_progress: bool = True,
     on_chunk: Callable[[Written], None] | None = None,
+    progress: bool | None = None,
 ) -> IndexSummary:
     """Embed every item of ``sources`` into the Parquet file ``out``; see the module docstring.
 
@@ -320,10 +327,15 @@ def run_index(
         :class:`clipbridge.ray.RayOptions` or a dict of its fields.
     :param on_chunk: called with each part's :class:`~clipbridge.index.engines.Written` once
         the part is on disk.
+    :param show_progress: a progress bar on stderr (``progress`` is its old name, still taken,
+        with a ``DeprecationWarning``).
     :raises ClipBridgeError: unusable arguments (before any model loads; see
         :func:`prepare_index`) or a failure that is not about one item.
     :raises IndexInterrupted: on Ctrl-C; rerun with ``resume=True``.
     """
+    show_progress = renamed_keyword(
+        "run_index", "progress", progress, "show_progress", show_progress
+    )
     if isinstance(engine, str):  # nothing loads or connects yet
         engine = make_engine(engine, config=config, embedder=embedder, options=ray_options)
     with prepare_index(
@@ -337,7 +349,7 @@ def run_index(
         meta_columns=meta_columns,
     ) as job:
         engine.connect()  # an unreachable cluster is told before any model loads
-        return job.run(engine, progress=progress, on_chunk=on_chunk)
+        return job.run(engine, show_progress=show_progress, on_chunk=on_chunk)
 
 
 def _progress_bar(total: int, kind: str, enabled: bool) -> Any:

@@ -35,7 +35,7 @@ def embedder(tiny_model_path) -> Embedder:
 def test_text_rows_hold_their_text(tmp_path, embedder, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("notes.txt").write_text("first line\n\n  indented, kept as written\n", encoding="utf-8")
-    run_index(["notes.txt"], "notes.parquet", kind="text", embedder=embedder, progress=False)
+    run_index(["notes.txt"], "notes.parquet", kind="text", embedder=embedder, show_progress=False)
     rows = _rows(Path("notes.parquet"))
     assert {i: r["text"] for i, r in rows.items()} == {
         "notes.txt#line=1": "first line",
@@ -54,7 +54,7 @@ def test_image_rows_hold_their_absolute_path_and_size(tmp_path, embedder, monkey
     exif[0x0112] = 6
     Image.new("RGB", (20, 30), "red").save("photos/turned.jpg", exif=exif)
     (Path("photos") / "broken.png").write_bytes(b"not an image")
-    run_index(["photos"], "photos.parquet", embedder=embedder, progress=False)
+    run_index(["photos"], "photos.parquet", embedder=embedder, show_progress=False)
     rows = _rows(Path("photos.parquet"))
     sizes = {Path(i).name: (r["width"], r["height"]) for i, r in rows.items()}
     assert sizes == {
@@ -77,7 +77,7 @@ def test_pdf_pages_hold_their_page_and_rendered_size(tmp_path, embedder):
     first, second = Image.new("RGB", (40, 20), "red"), Image.new("RGB", (30, 50), "blue")
     first.save(pdf, save_all=True, append_images=[second], resolution=72.0)
     out = tmp_path / "pdf.parquet"
-    run_index([pdf], out, embedder=embedder, progress=False)
+    run_index([pdf], out, embedder=embedder, show_progress=False)
     rows = _rows(out)
     for page in (1, 2):
         row = rows[f"{pdf}#page={page}"]
@@ -114,7 +114,7 @@ def test_meta_columns_of_jsonl_and_parquet(tmp_path, embedder):
     out2 = tmp_path / "out2.parquet"
     run_index(
         [parquet], out2, kind="text", text_column="body", meta_columns=["year", "tag"],
-        embedder=embedder, progress=False,
+        embedder=embedder, show_progress=False,
     )  # fmt: skip
     (row,) = _rows(out2).values()
     assert (row["text"], row["year"], row["tag"]) == ("three", 1999, "p")
@@ -153,12 +153,17 @@ def test_meta_column_mistakes_stop_before_the_model(
 def test_resume_fills_new_columns_of_an_older_file(tmp_path, embedder, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("notes.txt").write_text("alpha\nbeta\n", encoding="utf-8")
-    run_index(["notes.txt"], "notes.parquet", kind="text", embedder=embedder, progress=False)
+    run_index(["notes.txt"], "notes.parquet", kind="text", embedder=embedder, show_progress=False)
     old = pq.read_table("notes.parquet")  # as written before text, path, page, ... existed
     old = old.select(["id", "source", "kind", "embedding", "error"]).slice(0, 1)
     pq.write_table(old.replace_schema_metadata(old.schema.metadata), "notes.parquet")
     summary = run_index(
-        ["notes.txt"], "notes.parquet", kind="text", embedder=embedder, resume=True, progress=False
+        ["notes.txt"],
+        "notes.parquet",
+        kind="text",
+        embedder=embedder,
+        resume=True,
+        show_progress=False,
     )
     assert (summary.done, summary.skipped) == (1, 1)
     rows = _rows(Path("notes.parquet"))
@@ -169,9 +174,11 @@ def test_resume_with_other_meta_columns_is_refused(tmp_path, embedder):
     source = tmp_path / "a.jsonl"
     source.write_text('{"text": "one", "year": 1}\n', encoding="utf-8")
     out = tmp_path / "out.parquet"
-    run_index([source], out, kind="text", meta_columns=["year"], embedder=embedder, progress=False)
+    run_index(
+        [source], out, kind="text", meta_columns=["year"], embedder=embedder, show_progress=False
+    )
     with pytest.raises(ClipBridgeError, match="carries the columns year; resume with the same"):
-        run_index([source], out, kind="text", embedder=embedder, resume=True, progress=False)
+        run_index([source], out, kind="text", embedder=embedder, resume=True, show_progress=False)
 
 
 def test_read_index_checks_the_file(tmp_path, embedder):

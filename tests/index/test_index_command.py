@@ -67,7 +67,7 @@ def test_images_with_a_corrupt_and_a_missing_file(image_folder, tmp_path, tiny_m
 
 def test_schema_and_metadata(image_folder, tmp_path, tiny_model_path):
     out = tmp_path / "out.parquet"
-    run_index([image_folder], out, embedder=Embedder(tiny_model_path), progress=False)
+    run_index([image_folder], out, embedder=Embedder(tiny_model_path), show_progress=False)
     schema = pq.read_schema(out)
     assert schema.names == [
         *("id", "source", "kind", "embedding", "error"),
@@ -83,7 +83,9 @@ def test_a_bad_item_costs_no_model_work_twice(image_folder, tmp_path, tiny_model
     # batch_size 2: the corrupt file sits inside a model batch; what came before it is kept
     emb = Embedder(tiny_model_path, batch_size=2)
     files = sorted((image_folder / "a").iterdir())
-    summary = run_index(files, tmp_path / "o.parquet", embedder=emb, chunk_size=5, progress=False)
+    summary = run_index(
+        files, tmp_path / "o.parquet", embedder=emb, chunk_size=5, show_progress=False
+    )
     assert (summary.done, summary.failed) == (4, 1)
     assert model_rows["image"] == 4
 
@@ -132,7 +134,7 @@ def test_pdf_pages(tmp_path, tiny_model_path):
         pdf, save_all=True, append_images=[Image.new("RGB", (30, 50), "blue")], resolution=72.0
     )
     out = tmp_path / "pdf.parquet"
-    run_index([pdf], out, embedder=Embedder(tiny_model_path), progress=False)
+    run_index([pdf], out, embedder=Embedder(tiny_model_path), show_progress=False)
     rows = _rows(out)
     assert sorted(rows) == [f"{pdf}#page=1", f"{pdf}#page=2"]
     pages = [render_pdf_page(pdf, n, 0) for n in (1, 2)]
@@ -163,7 +165,7 @@ def test_existing_out_needs_resume_or_overwrite(image_folder, tmp_path, tiny_mod
 
 def test_resume_refuses_another_model(image_folder, tmp_path, tiny_model_path):
     out = tmp_path / "out.parquet"
-    run_index([image_folder / "b"], out, embedder=Embedder(tiny_model_path), progress=False)
+    run_index([image_folder / "b"], out, embedder=Embedder(tiny_model_path), show_progress=False)
     table = pq.read_table(out)
     meta = dict(table.schema.metadata)
     meta[b"clipbridge.model"] = b"someone/else"
@@ -226,7 +228,7 @@ def test_killed_run_then_resume_embeds_each_remaining_row_once(
     first = set(pq.read_table(parts[0]).column("id").to_pylist())
 
     summary = run_index(
-        [image_folder], out, embedder=Embedder(tiny_model_path), resume=True, progress=False
+        [image_folder], out, embedder=Embedder(tiny_model_path), resume=True, show_progress=False
     )
     assert summary.skipped == 3 and summary.done + summary.failed == 6
     rows = _rows(out)
@@ -245,7 +247,7 @@ def test_reads_back_with_pandas_and_lancedb(image_folder, tmp_path, tiny_model_p
     import pandas as pd
 
     out = tmp_path / "out.parquet"
-    run_index([image_folder], out, embedder=Embedder(tiny_model_path), progress=False)
+    run_index([image_folder], out, embedder=Embedder(tiny_model_path), show_progress=False)
     frame = pd.read_parquet(out)
     assert len(frame) == 9 and frame["error"].notna().sum() == 1
     ok = frame[frame["error"].isna()]
@@ -274,3 +276,27 @@ def test_ray_options_need_the_ray_engine(image_folder, tmp_path, tiny_model_path
     assert main(args) == 2
     assert "--ray-* options need --engine ray" in capsys.readouterr().err
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_run_index_still_takes_its_old_progress_keyword(
+    image_folder, tmp_path, tiny_model_path, capsys
+):
+    """``progress=`` was run_index's (and IndexJob.run's) name for ``show_progress``: it still
+    works, shows no bar when False, and warns with both names."""
+    from clipbridge.index import prepare_index
+
+    embedder = Embedder(tiny_model_path)
+    with pytest.warns(
+        DeprecationWarning,
+        match=r"^run_index\(progress=...\) is now run_index\(show_progress=...\)$",
+    ):
+        summary = run_index(
+            [image_folder / "b"], tmp_path / "a.parquet", embedder=embedder, progress=False
+        )
+    warns = pytest.warns(DeprecationWarning, match=r"^IndexJob\.run\(progress=...\)")
+    with prepare_index([image_folder / "b"], tmp_path / "b.parquet") as job, warns:
+        again = job.run(embedder, progress=False)
+    assert summary.done == again.done > 0
+    assert "Indexing images" not in capsys.readouterr().err  # the bar is off, as asked
+    run_index([image_folder / "b"], tmp_path / "c.parquet", embedder=embedder)
+    assert "Indexing images" in capsys.readouterr().err  # (the default shows it)

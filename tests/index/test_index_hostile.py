@@ -269,7 +269,7 @@ def test_resume_with_the_folder_spelled_another_way_adds_nothing_twice(
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out.parquet"
     embedder = Embedder(tiny_model_path)
-    run_index(["photos/a"], out, embedder=embedder, progress=False)  # 5 files
+    run_index(["photos/a"], out, embedder=embedder, show_progress=False)  # 5 files
     assert len(_ids(out)) == 5
     link = tmp_path / "link"
     link.symlink_to(image_folder)
@@ -278,7 +278,7 @@ def test_resume_with_the_folder_spelled_another_way_adds_nothing_twice(
         out,
         embedder=embedder,
         resume=True,
-        progress=False,
+        show_progress=False,
     )
     assert (summary.skipped, summary.done + summary.failed) == (5, 4)
     ids = _ids(out)
@@ -290,7 +290,7 @@ def test_resume_with_the_folder_spelled_another_way_adds_nothing_twice(
         tmp_path / "t.parquet",
         kind="text",
         embedder=embedder,
-        progress=False,
+        show_progress=False,
     )
     assert _ids(tmp_path / "t.parquet") == ["t.txt#line=1", "t.txt#line=2"]
 

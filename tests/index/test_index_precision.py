@@ -53,22 +53,22 @@ def test_cli_writes_the_compact_column(precision, image_folder, tmp_path, tiny_m
 
 def test_resume_refuses_another_precision(image_folder, tmp_path, tiny_model_path):
     out = tmp_path / "out.parquet"
-    run_index([image_folder / "b"], out, embedder=Embedder(tiny_model_path), progress=False)
+    run_index([image_folder / "b"], out, embedder=Embedder(tiny_model_path), show_progress=False)
     binary = Embedder(tiny_model_path, precision="binary")
     with pytest.raises(ClipBridgeError, match=r"at precision float32, this run makes .* binary"):
-        run_index([image_folder], out, embedder=binary, resume=True, progress=False)
+        run_index([image_folder], out, embedder=binary, resume=True, show_progress=False)
 
 
 def test_a_file_from_before_precisions_reads_as_float32(image_folder, tmp_path, tiny_model_path):
     out = tmp_path / "out.parquet"
-    run_index([image_folder / "b"], out, embedder=Embedder(tiny_model_path), progress=False)
+    run_index([image_folder / "b"], out, embedder=Embedder(tiny_model_path), show_progress=False)
     table = pq.read_table(out)
     meta = dict(table.schema.metadata)
     del meta[b"clipbridge.precision"]
     pq.write_table(table.replace_schema_metadata(meta), out)
     assert read_metadata(out)["precision"] == "float32"
     summary = run_index(
-        [image_folder], out, embedder=Embedder(tiny_model_path), resume=True, progress=False
+        [image_folder], out, embedder=Embedder(tiny_model_path), resume=True, show_progress=False
     )
     assert summary.skipped == 4
 
@@ -111,7 +111,7 @@ def test_search_ranks_a_compact_index_as_its_codes_do(precision, tmp_path, tiny_
     (tmp_path / "t.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
     out = tmp_path / "t.parquet"
     emb = Embedder(tiny_model_path, precision=precision)
-    run_index([tmp_path / "t.txt"], out, kind="text", embedder=emb, progress=False)
+    run_index([tmp_path / "t.txt"], out, kind="text", embedder=emb, show_progress=False)
     floats = Embedder(tiny_model_path)
     hits = search_index(out, floats, text="bicycles by a river", top_k=12)
     codes = emb.embed_texts(texts)
@@ -128,7 +128,7 @@ def test_framework_loaders_refuse_a_compact_index(image_folder, tmp_path, tiny_m
 
     out = tmp_path / "bits.parquet"
     emb = Embedder(tiny_model_path, precision="ubinary")
-    run_index([image_folder / "b"], out, embedder=emb, progress=False)
+    run_index([image_folder / "b"], out, embedder=emb, show_progress=False)
     assert read_info(out).precision == "ubinary"
     with pytest.raises(ClipBridgeError, match=r"holds ubinary codes .* take float vectors"):
         read_rows(out)

@@ -88,7 +88,7 @@ def test_resume_on_ray_embeds_only_the_rest_once_per_row(
     folder = three_folders
     out = tmp_path / "out.parquet"
     embedder = Embedder(tiny_model_path)
-    run_index([folder / "a"], out, embedder=embedder, progress=False)  # an earlier run
+    run_index([folder / "a"], out, embedder=embedder, show_progress=False)  # an earlier run
     log = tmp_path / "events.jsonl"
     summary = run_index(
         [folder],
@@ -97,7 +97,7 @@ def test_resume_on_ray_embeds_only_the_rest_once_per_row(
         engine="ray",
         resume=True,
         chunk_size=3,
-        progress=False,
+        show_progress=False,
         ray_options=RayOptions(concurrency=2, batch_size=2, event_log=str(log)),
     )
     assert (summary.skipped, summary.done, summary.failed) == (4, 8, 0)
