@@ -269,26 +269,36 @@ class Batcher:
 
     def _take(self, key: _Queue, queue: deque[_Entry]) -> list[_Entry]:
         """The next batch of ``queue``: its oldest live item and at most ``max_batch_size`` - 1
-        others. With more prepared texts waiting than one batch holds, the others are those of
-        like length (the batch :func:`~clipbridge.batching.plan_token_batches` puts the oldest
-        in, over the first :data:`_LENGTH_WINDOW` batches' worth of the queue), so a burst is
-        padded as ``embed_texts`` pads it; otherwise they are the next in arrival order."""
+        others, the next in arrival order; with more prepared texts waiting than one batch
+        holds, those of like length (:meth:`_take_by_length`)."""
         kind, _, prepared = key
+        if kind == "text" and prepared and len(queue) > self.max_batch_size:
+            return self._take_by_length(queue)
+        batch: list[_Entry] = []
+        while queue and len(batch) < self.max_batch_size:
+            entry = queue.popleft()
+            if not entry.job.done:
+                batch.append(entry)
+        return batch
+
+    def _take_by_length(self, queue: deque[_Entry]) -> list[_Entry]:
+        """The batch :func:`~clipbridge.batching.plan_token_batches` puts the oldest live text
+        in, over the first :data:`_LENGTH_WINDOW` batches' worth of the queue, so a burst is
+        padded as ``embed_texts`` pads it; the rest stays queued in arrival order."""
         live = [entry for entry in queue if not entry.job.done]
         window = live[: _LENGTH_WINDOW * self.max_batch_size]
-        if not (kind == "text" and prepared and len(window) > self.max_batch_size):
-            batch = live[: self.max_batch_size]
+        if len(window) <= self.max_batch_size:
+            chosen = set(range(len(window)))
         else:
             plan = plan_token_batches(
                 [len(entry.payload) for entry in window],
                 batch_size=self.max_batch_size,
                 max_batch_tokens=self.embedder.config.max_batch_tokens,
             )
-            batch = [window[i] for i in sorted(next(b for b in plan if 0 in b))]
-        taken = {id(entry) for entry in batch}
+            chosen = set(next(b for b in plan if 0 in b))
         queue.clear()
-        queue.extend(entry for entry in live if id(entry) not in taken)
-        return batch
+        queue.extend(entry for i, entry in enumerate(live) if i not in chosen)
+        return [window[i] for i in sorted(chosen)]
 
     def _verb(self, key: _Queue) -> Any:
         """What the model thread calls on a batch's payloads -> an :class:`EmbedResult`."""
